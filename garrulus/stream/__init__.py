@@ -1,0 +1,1 @@
+"""stream layer (see DESIGN.md)."""

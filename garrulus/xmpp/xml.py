@@ -1,0 +1,132 @@
+"""XML elements for stanzas: ElementTree elements in Clark notation, and an XMPP-style writer.
+
+ElementTree's own serializer invents ``ns0:`` prefixes, which several clients mishandle, so
+stanzas are written here with default-namespace declarations only where the namespace changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from xml.etree.ElementTree import Element
+
+from garrulus.xmpp import ns
+
+__all__ = ["Element", "child", "children", "el", "qname", "split_tag", "text_of", "to_xml"]
+
+_XML_PREFIX = "{" + ns.XML + "}"
+
+
+def qname(namespace: str, local: str) -> str:
+    """The Clark-notation tag ``{namespace}local``."""
+    return "{" + namespace + "}" + local
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """``{ns}local`` -> ``(ns, local)``; a tag with no namespace gives ``("", tag)``."""
+    if tag[:1] == "{":
+        end = tag.index("}")
+        return tag[1:end], tag[end + 1 :]
+    return "", tag
+
+
+def el(
+    tag: str,
+    attrs: Mapping[str, str | None] | None = None,
+    *kids: Element,
+    text: str | None = None,
+) -> Element:
+    """Build an element; attributes whose value is None are left out."""
+    node = Element(tag, {k: v for k, v in (attrs or {}).items() if v is not None})
+    if text is not None:
+        node.text = text
+    node.extend(kids)
+    return node
+
+
+def child(parent: Element, tag: str) -> Element | None:
+    """The first child with this Clark tag, or None."""
+    return parent.find(tag)
+
+
+def children(parent: Element, tag: str) -> list[Element]:
+    return parent.findall(tag)
+
+
+def text_of(parent: Element, tag: str) -> str | None:
+    node = parent.find(tag)
+    if node is None:
+        return None
+    return node.text or ""
+
+
+def _escape_text(value: str) -> str:
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    return value
+
+
+def _escape_attr(value: str) -> str:
+    value = _escape_text(value)
+    if "'" in value:
+        value = value.replace("'", "&apos;")
+    if '"' in value:
+        value = value.replace('"', "&quot;")
+    if "\n" in value or "\r" in value or "\t" in value:
+        value = value.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    return value
+
+
+def _attr_name(name: str, prefixes: dict[str, str], decls: list[str]) -> str:
+    if name[:1] != "{":
+        return name
+    if name.startswith(_XML_PREFIX):
+        return "xml:" + name[len(_XML_PREFIX) :]
+    uri, local = split_tag(name)
+    prefix = prefixes.get(uri)
+    if prefix is None:
+        prefix = f"ns{len(prefixes)}"
+        prefixes[uri] = prefix
+        decls.append(f" xmlns:{prefix}='{_escape_attr(uri)}'")
+    return f"{prefix}:{local}"
+
+
+def _write(node: Element, parent_ns: str, out: list[str]) -> None:
+    uri, local = split_tag(node.tag)
+    out.append("<" + local)
+    if uri != parent_ns:
+        out.append(f" xmlns='{_escape_attr(uri)}'")
+    if node.attrib:
+        prefixes: dict[str, str] = {}
+        decls: list[str] = []
+        for name, value in node.attrib.items():
+            out.append(f" {_attr_name(name, prefixes, decls)}='{_escape_attr(value)}'")
+        out.extend(decls)
+    if node.text is None and len(node) == 0:
+        out.append("/>")
+    else:
+        out.append(">")
+        if node.text:
+            out.append(_escape_text(node.text))
+        for kid in node:
+            _write(kid, uri, out)
+            if kid.tail:
+                out.append(_escape_text(kid.tail))
+        out.append("</" + local + ">")
+
+
+def to_xml(node: Element, parent_ns: str = ns.CLIENT) -> str:
+    """Serialise ``node`` as it appears inside a stream whose default namespace is ``parent_ns``."""
+    out: list[str] = []
+    _write(node, parent_ns, out)
+    return "".join(out)
+
+
+def to_xml_many(nodes: Iterable[Element], parent_ns: str = ns.CLIENT) -> str:
+    out: list[str] = []
+    for node in nodes:
+        _write(node, parent_ns, out)
+    return "".join(out)
