@@ -7,7 +7,7 @@ every backend; a backend is done when it passes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -215,3 +215,10 @@ class StoreSet:
     keyval: KeyValueStore
     archive: ArchiveStore
     extra: dict[str, Any] = field(default_factory=dict)
+    # What close() runs, in order (the storage manager fills it; hand-built sets need none).
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
+
+    async def close(self) -> None:
+        """Commit every pending write (queued appends included), then release connections."""
+        for closer in self.closers:
+            await closer()

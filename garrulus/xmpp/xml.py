@@ -66,6 +66,8 @@ def _escape_text(value: str) -> str:
         value = value.replace("<", "&lt;")
     if ">" in value:
         value = value.replace(">", "&gt;")
+    if "\r" in value:
+        value = value.replace("\r", "&#13;")  # a raw CR would be normalised to LF by the reader
     return value
 
 
@@ -94,11 +96,21 @@ def _attr_name(name: str, prefixes: dict[str, str], decls: list[str]) -> str:
     return f"{prefix}:{local}"
 
 
+_STREAM_NS = ns.STREAM
+
+
 def _write(node: Element, parent_ns: str, out: list[str]) -> None:
     uri, local = split_tag(node.tag)
-    out.append("<" + local)
-    if uri != parent_ns:
-        out.append(f" xmlns='{_escape_attr(uri)}'")
+    if uri == _STREAM_NS:
+        # Stream-level elements use the stream: prefix the stream header declared, and leave
+        # the default namespace in scope for their children.
+        local = "stream:" + local
+        out.append("<" + local)
+        uri = parent_ns
+    else:
+        out.append("<" + local)
+        if uri != parent_ns:
+            out.append(f" xmlns='{_escape_attr(uri)}'")
     if node.attrib:
         prefixes: dict[str, str] = {}
         decls: list[str] = []

@@ -1,0 +1,1 @@
+"""SQL backends (SQLite and PostgreSQL through SQLAlchemy Core, one code path)."""

@@ -1,0 +1,143 @@
+"""The SQL ArchiveStore: the async face of archive_read / archive_write."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from garrulus.storage.api import (
+    ArchiveBounds,
+    ArchiveCaps,
+    ArchivedMessage,
+    ArchivePage,
+    ArchiveQuery,
+    ArchiveStats,
+    DeleteQuery,
+    NewArchiveItem,
+    StorageError,
+)
+from garrulus.storage.archive_query import plan_query
+from garrulus.storage.ids import IdGenerator, decode_id, encode_id, id_time
+from garrulus.storage.sql import archive_read, archive_write, dialect
+from garrulus.storage.sql.archive_write import PendingRow
+from garrulus.storage.sql.database import SqlDatabase
+
+VACUUM_STEP_PAGES = 2048  # 8 MiB of 4 KiB pages per step: short enough not to stall appends
+
+
+class SqlArchiveStore:
+    def __init__(self, db: SqlDatabase, ids: IdGenerator, *, fulltext: bool) -> None:
+        self._db = db
+        self._ids = ids
+        self.caps = ArchiveCaps(total=True, fulltext=fulltext, wildcard_delete=True)
+        self._handler = functools.partial(archive_write.insert_batch, fresh_id=self._fresh_id)
+        # The newest unfinished append per owner: reads of that owner wait for it first, so a
+        # query sees every append made before it, even one whose caller didn't await it.
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+
+    @classmethod
+    async def open(cls, db: SqlDatabase, ids: IdGenerator) -> SqlArchiveStore:
+        newest = await db.read(archive_read.newest_id)
+        if newest is not None:
+            # Ids stay increasing across restarts even if the clock went back meanwhile.
+            ids.observe(newest)
+        fulltext = await db.read(dialect.has_fulltext)
+        return cls(db, ids, fulltext=fulltext)
+
+    def _fresh_id(self, taken: int) -> int:
+        return self._ids.id_at(id_time(taken))
+
+    # ------------------------------------------------------------ writes
+
+    async def append(self, item: NewArchiveItem) -> str:
+        return (await self.append_many([item]))[0]
+
+    async def append_many(self, items: Sequence[NewArchiveItem]) -> list[str]:
+        if not items:
+            return []
+        # Ids are given now, in call order, so they increase in the order appends were made.
+        rows = [PendingRow(self._ids.id_for(item.when), item) for item in items]
+        step = self._db.max_batch
+        futures = [self._submit(rows[start : start + step]) for start in range(0, len(rows), step)]
+        # Shielded: a caller that gives up doesn't cancel the write (it is queued anyway), and
+        # readers waiting on the same future still see it complete.
+        results = await asyncio.shield(asyncio.gather(*futures))
+        return [encode_id(archive_id) for chunk in results for archive_id in chunk]
+
+    def _submit(self, rows: Sequence[PendingRow]) -> asyncio.Future[Any]:
+        future = self._db.write_batched(self._handler, rows)
+        for owner in {row.item.owner for row in rows}:
+            self._pending[owner] = future
+            future.add_done_callback(functools.partial(self._forget, owner))
+        return future
+
+    def _forget(self, owner: str, future: asyncio.Future[Any]) -> None:
+        if self._pending.get(owner) is future:
+            del self._pending[owner]
+        if not future.cancelled():
+            future.exception()  # retrieved: a failed write was reported to its caller
+
+    async def _settled(self, owner: str | None) -> None:
+        if owner is None:
+            waiting = list(set(self._pending.values()))
+        else:
+            pending = self._pending.get(owner)
+            waiting = [] if pending is None else [pending]
+        if waiting:
+            await asyncio.wait(waiting)
+
+    async def delete(self, query: DeleteQuery) -> int:
+        total, after = 0, -1
+        while True:
+            # Each batch is its own writer job: appends queued meanwhile go in between.
+            deleted, last = await self._db.write(
+                functools.partial(archive_write.delete_batch, query=query, after=after)
+            )
+            total += deleted
+            if last is None or deleted < query.batch_size:
+                return total
+            after = last
+
+    async def reclaim_space(self) -> None:
+        if self._db.dialect == "postgresql":
+            await self._db.maintenance(dialect.postgres_vacuum)
+            return
+        if not await self._db.write(dialect.sqlite_uses_incremental_vacuum):
+            return  # a database created without auto_vacuum needs a full VACUUM, offline
+        while await self._db.write(dialect.sqlite_free_pages) > 0:
+            await self._db.write_raw(
+                functools.partial(dialect.sqlite_incremental_vacuum, pages=VACUUM_STEP_PAGES)
+            )
+        await self._db.write_raw(dialect.sqlite_checkpoint)
+
+    # ------------------------------------------------------------ reads
+
+    async def find(self, owner: str, query: ArchiveQuery) -> ArchivePage:
+        plan = plan_query(query)
+        if plan.words and not self.caps.fulltext:
+            raise StorageError("full-text search is not available in this database")
+        await self._settled(owner)
+        return await self._db.read(functools.partial(archive_read.find, owner=owner, plan=plan))
+
+    async def get(self, owner: str, archive_id: str) -> ArchivedMessage | None:
+        value = decode_id(archive_id)
+        if value is None:
+            return None
+        await self._settled(owner)
+        return await self._db.read(
+            functools.partial(archive_read.get, owner=owner, archive_id=value)
+        )
+
+    async def bounds(self, owner: str) -> ArchiveBounds:
+        await self._settled(owner)
+        return await self._db.read(functools.partial(archive_read.bounds, owner=owner))
+
+    async def stats(self, owner: str | None) -> list[ArchiveStats]:
+        await self._settled(owner)
+        return await self._db.read(functools.partial(archive_read.stats, owner=owner))
+
+    async def owners(self) -> list[str]:
+        await self._settled(None)
+        return await self._db.read(archive_read.owners)

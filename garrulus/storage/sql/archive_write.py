@@ -1,0 +1,193 @@
+"""Archive writes, run on the writer thread inside its transaction: batch insert, batch delete.
+
+Both keep ``archive_owner_stats`` right in the same transaction, so counts never drift.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from garrulus.storage.api import DeleteQuery, NewArchiveItem, StorageError
+from garrulus.storage.ids import id_floor
+from garrulus.storage.sql.dialect import octet_length, upsert
+from garrulus.storage.sql.schema import archive, archive_owner_stats
+
+_DedupKey = tuple[str, str]  # (owner, dedup_key)
+_MAX_ID_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """An item with the id it was given when append() was called."""
+
+    id: int
+    item: NewArchiveItem
+
+
+def _values(archive_id: int, item: NewArchiveItem) -> dict[str, Any]:
+    return {
+        "id": archive_id,
+        "owner": item.owner,
+        "peer": item.peer,
+        "peer_resource": item.peer_resource,
+        "direction": item.direction.value,
+        "msg_type": item.msg_type,
+        "stanza": item.stanza,
+        "body": item.body,
+        "dedup_key": item.dedup_key,
+    }
+
+
+def _dedup_key(item: NewArchiveItem) -> _DedupKey | None:
+    return None if item.dedup_key is None else (item.owner, item.dedup_key)
+
+
+def _stored_ids(connection: Connection, keys: Iterable[_DedupKey]) -> dict[_DedupKey, int]:
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    # Seeks on (dedup_key, owner) for every key at once; owner is matched here.
+    rows = connection.execute(
+        sa.select(archive.c.dedup_key, archive.c.owner, archive.c.id).where(
+            archive.c.dedup_key.in_(sorted({key for _, key in wanted}))
+        )
+    )
+    return {(owner, key): id_ for key, owner, id_ in rows if (owner, key) in wanted}
+
+
+def _adjust_stats(
+    connection: Connection, items: Counter[str], size: Counter[str], sign: int
+) -> None:
+    if not items:
+        return
+    stats = archive_owner_stats
+    statement = upsert(
+        connection.dialect.name,
+        stats,
+        ["owner"],
+        lambda excluded: {
+            "messages": stats.c.messages + excluded.messages,
+            "stanza_bytes": stats.c.stanza_bytes + excluded.stanza_bytes,
+        },
+    )
+    # Sorted, so two processes sharing a PostgreSQL database lock owners in the same order.
+    connection.execute(
+        statement,
+        [
+            {"owner": owner, "messages": sign * items[owner], "stanza_bytes": sign * size[owner]}
+            for owner in sorted(items)
+        ],
+    )
+    if sign < 0:
+        connection.execute(
+            sa.delete(stats).where(stats.c.owner.in_(sorted(items)), stats.c.messages <= 0)
+        )
+
+
+def insert_batch(
+    connection: Connection,
+    rows: Sequence[PendingRow],
+    careful: bool,
+    *,
+    fresh_id: Callable[[int], int],
+) -> list[int]:
+    """Store the rows not already archived (dedup) and return each row's archive id.
+
+    A row whose (owner, dedup_key) is stored, or came earlier in the batch, stores nothing and
+    gets the first one's id. ``careful`` (after a constraint failure) inserts row by row, each in
+    a savepoint: a dedup key that appeared meanwhile resolves to the stored id, and an id that
+    collided (an import into a millisecond already used) is replaced by ``fresh_id(old)``.
+    """
+    known = _stored_ids(connection, (k for row in rows if (k := _dedup_key(row.item))))
+    results: list[int] = []
+    new_rows: list[dict[str, Any]] = []
+    items: Counter[str] = Counter()
+    size: Counter[str] = Counter()
+    for row in rows:
+        key = _dedup_key(row.item)
+        if key is not None and key in known:
+            results.append(known[key])
+            continue
+        values = _values(row.id, row.item)
+        if careful:
+            archive_id, inserted = _insert_one(connection, values, key, fresh_id)
+            if not inserted:  # someone else stored this dedup key meanwhile
+                if key is not None:
+                    known[key] = archive_id
+                results.append(archive_id)
+                continue
+        else:
+            new_rows.append(values)
+            archive_id = row.id
+        if key is not None:
+            known[key] = archive_id
+        results.append(archive_id)
+        items[row.item.owner] += 1
+        size[row.item.owner] += len(row.item.stanza.encode())
+    if new_rows:
+        connection.execute(sa.insert(archive), new_rows)
+    _adjust_stats(connection, items, size, +1)
+    return results
+
+
+def _insert_one(
+    connection: Connection,
+    values: dict[str, Any],
+    key: _DedupKey | None,
+    fresh_id: Callable[[int], int],
+) -> tuple[int, bool]:
+    """(id, True) once inserted, or (stored id, False) when the dedup key is taken."""
+    for _ in range(_MAX_ID_RETRIES):
+        try:
+            with connection.begin_nested():
+                connection.execute(sa.insert(archive), values)
+            return values["id"], True
+        except sa.exc.IntegrityError:
+            if key is not None:
+                stored = _stored_ids(connection, [key]).get(key)
+                if stored is not None:
+                    return stored, False
+            values = {**values, "id": fresh_id(values["id"])}
+    raise StorageError(f"could not find a free archive id near {values['id']}")
+
+
+def delete_batch(connection: Connection, query: DeleteQuery, after: int) -> tuple[int, int | None]:
+    """Delete up to ``query.batch_size`` matching rows with id > ``after``, oldest first.
+
+    Returns (rows deleted, last id deleted). The batch is chosen by walking an index in id order
+    (the primary key when every owner expires, the owner's index otherwise) and deleted as an
+    id range, so each batch is a short transaction however big the archive.
+    """
+    conditions: list[sa.ColumnElement[bool]] = [archive.c.id > after]
+    if query.owner is not None:
+        conditions.append(archive.c.owner == query.owner)
+    if query.with_bare is not None:
+        conditions.append(archive.c.peer == query.with_bare)
+    if query.before is not None:
+        conditions.append(archive.c.id < id_floor(query.before))
+    size_of = octet_length(connection.dialect.name, archive.c.stanza)
+    rows = connection.execute(
+        sa.select(archive.c.id, archive.c.owner, size_of)
+        .where(*conditions)
+        .order_by(archive.c.id)
+        .limit(max(1, query.batch_size))
+    ).all()
+    if not rows:
+        return 0, None
+    first, last = rows[0][0], rows[-1][0]
+    connection.execute(
+        sa.delete(archive).where(*conditions, archive.c.id >= first, archive.c.id <= last)
+    )
+    items: Counter[str] = Counter()
+    size: Counter[str] = Counter()
+    for _, owner, stanza_bytes in rows:
+        items[owner] += 1
+        size[owner] += int(stanza_bytes or 0)
+    _adjust_stats(connection, items, size, -1)
+    return len(rows), last
