@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element
 
 from garrulus.xmpp.jid import JID
@@ -24,6 +24,9 @@ class StanzaEvent:
     host: Host  # where the event fires: the sender's host for pre- events, else the recipient's
     kind: str  # message / presence / iq
     stanza_type: str  # the type attribute with its RFC default filled in
+    # What modules learned about this stanza on its way (e.g. the archive id it got), so a
+    # later handler of the same stanza need not work it out again.
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -606,13 +606,14 @@ def elements(draw: st.DrawFn, depth: int = 0) -> Element:
 
 
 def parsed_form(node: Element, *, top: bool = True) -> Snapshot:
-    """What a conforming parser must give back: line ends in text normalised (XML 2.11).
+    """What a conforming parser must give back: exactly the original text.
 
-    ``to_xml`` escapes CR in attribute values but not in text, so a CR in text arrives as LF.
+    ``to_xml`` escapes CR (as ``&#13;``) in text and attributes, so XML's line-end
+    normalisation (XML 2.11) cannot turn it into LF on the way.
     """
 
     def norm(text: str | None) -> str:
-        return (text or "").replace("\r\n", "\n").replace("\r", "\n")
+        return text or ""
 
     return (
         node.tag,

@@ -53,6 +53,8 @@ _POLICY_FORMS = 'true, false, "always", "never" or "roster"'
 def parse_default_policy(value: Any) -> DefaultPolicy:
     """Parse the ``default_archive_policy`` option as Prosody spells it (true/false/"roster")
     or as XEP-0441 does ("always"/"never"/"roster")."""
+    if isinstance(value, DefaultPolicy):
+        return value  # already parsed (the declared default goes through here too)
     # bool before anything else: True == 1, and a stray integer must not pass as a policy.
     if isinstance(value, bool):
         return DefaultPolicy.ALWAYS if value else DefaultPolicy.NEVER
