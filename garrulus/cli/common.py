@@ -52,9 +52,14 @@ def _extra_modules(path: Path | None) -> list[str]:
     return names
 
 
-def setup_logging(config: Config, verbose: bool = False) -> None:
+def setup_logging(config: Config, verbose: bool = False, *, admin: bool = False) -> None:
+    """Logging as configured; admin commands print only warnings unless asked (their own
+    output is the answer), and schema migrations say only what they change."""
     level_name, log_file = config.log_settings()
-    level = logging.DEBUG if verbose else getattr(logging, level_name.upper(), logging.INFO)
+    name = {"warn": "WARNING"}.get(level_name, level_name.upper())
+    level = logging.DEBUG if verbose else getattr(logging, name, logging.INFO)
+    if admin and not verbose:
+        level = max(level, logging.WARNING)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +70,7 @@ def setup_logging(config: Config, verbose: bool = False) -> None:
         handlers=handlers,
         force=True,
     )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def run_with_server(config: Config, work: Callable[[Any], Awaitable[T]]) -> T:

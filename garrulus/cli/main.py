@@ -74,7 +74,7 @@ def adduser(jid: str, config_path: Path | None) -> None:
     from garrulus.core.accounts import AccountError
 
     config = load(config_path)
-    setup_logging(config)
+    setup_logging(config, admin=True)
     password = read_password()
 
     async def work(server):  # type: ignore[no-untyped-def]
@@ -95,7 +95,7 @@ def passwd(jid: str, config_path: Path | None) -> None:
     from garrulus.core.accounts import AccountError
 
     config = load(config_path)
-    setup_logging(config)
+    setup_logging(config, admin=True)
     password = read_password()
 
     async def work(server):  # type: ignore[no-untyped-def]
@@ -117,7 +117,7 @@ def deluser(jid: str, config_path: Path | None, yes: bool) -> None:
     from garrulus.core.accounts import AccountError
 
     config = load(config_path)
-    setup_logging(config)
+    setup_logging(config, admin=True)
     if not yes and sys.stdin.isatty():
         click.confirm(f"Delete {jid} and all of its data?", abort=True)
 
@@ -143,7 +143,7 @@ def db_upgrade(config_path: Path | None) -> None:
     from garrulus.storage.migrate import current_revision, upgrade_database
 
     config = load(config_path)
-    setup_logging(config)
+    setup_logging(config, admin=True)
     url = config.sql_url()
     before = current_revision(url)
     upgrade_database(url)
@@ -154,6 +154,14 @@ def db_upgrade(config_path: Path | None) -> None:
         else f"schema at {after}, nothing to do"
     )
 
+
+def _register_subgroups() -> None:
+    from garrulus.cli.mam import mam
+
+    main.add_command(mam)
+
+
+_register_subgroups()
 
 if __name__ == "__main__":
     main()
