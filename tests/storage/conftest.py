@@ -7,8 +7,8 @@ parallel and repeated runs never see each other's tables.
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -43,7 +43,7 @@ def postgres_problem() -> str | None:
         with psycopg.connect(PG_DSN, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:
-        return str(exc).strip() or type(exc).__name__
+        return " ".join(str(exc).split()) or type(exc).__name__
     return None
 
 
@@ -96,9 +96,7 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(
-    params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def stores(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[StoreSet]:
@@ -143,7 +141,9 @@ def item(
         peer_resource=resource,
         direction=direction,
         when=stamp,
-        stanza=stanza if stanza is not None else f"<message type='{msg_type}'><body>{body}</body></message>",
+        stanza=stanza
+        if stanza is not None
+        else f"<message type='{msg_type}'><body>{body}</body></message>",
         body=body,
         msg_type=msg_type,
         dedup_key=dedup_key,

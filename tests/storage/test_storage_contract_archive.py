@@ -169,7 +169,7 @@ async def test_backward_pages(stores: StoreSet) -> None:
     page = await find(archive, limit=3, last_page=True)
     assert ids_of(page) == ids[7:] and not page.complete
     seen = ids_of(page)
-    completes = [page.complete]
+    completes: list[bool] = [page.complete]
     while not page.complete:
         page = await find(archive, limit=3, page_before=page.items[0].id)
         seen = ids_of(page) + seen
@@ -295,14 +295,18 @@ async def test_start_and_end_are_inclusive(stores: StoreSet) -> None:
     assert ids_of(page) == ids[3:]
     page = await find(stores.archive, end=T0 + timedelta(minutes=5, milliseconds=-1), limit=None)
     assert ids_of(page) == ids[:5]
-    page = await find(stores.archive, start=T0 + timedelta(minutes=5), end=T0 + timedelta(minutes=5))
+    page = await find(
+        stores.archive, start=T0 + timedelta(minutes=5), end=T0 + timedelta(minutes=5)
+    )
     assert ids_of(page) == [ids[5]]
 
 
 async def test_start_after_end_is_empty(stores: StoreSet) -> None:
     await fill(stores.archive)
     page = await find(
-        stores.archive, start=T0 + timedelta(minutes=6), end=T0 + timedelta(minutes=5),
+        stores.archive,
+        start=T0 + timedelta(minutes=6),
+        end=T0 + timedelta(minutes=5),
         want_total=True,
     )
     assert page.items == () and page.complete and page.total == 0

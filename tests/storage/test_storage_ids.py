@@ -58,7 +58,7 @@ def test_string_order_is_numeric_order(a: int, b: int) -> None:
         "03nhyp300e1pj",  # only the canonical (upper-case) spelling
         "03NHYP300E1P ",
         "03NHYP300E1P\n",
-        "１２３４５６７８９０１２３",
+        "\uff10" * 13,  # full-width digits are digits to Python, not to us
     ],
 )
 def test_impossible_ids_decode_to_none(text: str) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from garrulus.storage.api import StorageError
 from garrulus.storage.manager import StorageConfigError, open_storage
 from garrulus.storage.memory import MemoryAccountStore, MemoryArchiveStore
+from garrulus.storage.migrate import upgrade_database
 from garrulus.storage.sql.accounts import SqlAccountStore
 from garrulus.storage.sql.archive import SqlArchiveStore
 from garrulus.storage.sql.engine import UnsupportedDatabase, normalize_url
@@ -60,3 +63,21 @@ def test_url_forms() -> None:
     for bad in ["sqlite://", "sqlite:///:memory:", "mysql://u@h/db", "postgresql+psycopg2://h/d"]:
         with pytest.raises(UnsupportedDatabase):
             normalize_url(bad)
+
+
+async def test_an_unreachable_database_is_a_storage_error() -> None:
+    url = "postgresql://postgres:secret@127.0.0.1:1/test?connect_timeout=2"
+    with pytest.raises(StorageError) as caught:
+        await open_storage({"archive": "sql"}, url)
+    assert "secret" not in str(caught.value)
+
+
+async def test_a_schema_from_a_newer_version_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "g.sqlite"
+    upgrade_database(f"sqlite:///{path}")
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageError, match="newer"):
+        await open_storage({}, f"sqlite:///{path}")

@@ -122,7 +122,9 @@ async def page_forwards(stores: StoreSet, owner: str, q: ArchiveQuery, expected:
     assert seen == expected
 
 
-async def page_backwards(stores: StoreSet, owner: str, q: ArchiveQuery, expected: list[str]) -> None:
+async def page_backwards(
+    stores: StoreSet, owner: str, q: ArchiveQuery, expected: list[str]
+) -> None:
     seen: list[str] = []
     before = None
     for _ in range(len(expected) + 2):

@@ -93,7 +93,14 @@ async def test_a_failed_batch_fails_its_callers_and_the_writer_goes_on(
     stores = await open_storage(SQL, database.url, clock)
     try:
         broken = NewArchiveItem(
-            OWNER, "romeo@montague.lit", None, "sideways", T0, "<m/>", None, "chat"  # type: ignore[arg-type]
+            OWNER,
+            "romeo@montague.lit",
+            None,
+            "sideways",  # type: ignore[arg-type]
+            T0,
+            "<m/>",
+            None,
+            "chat",
         )
         results = await asyncio.gather(
             stores.archive.append(item(minute=1)),

@@ -111,7 +111,10 @@ END = datetime(2025, 1, 1, tzinfo=UTC)
         (ArchiveQuery(with_bare="romeo@montague.lit", last_page=True), BY_PEER),
         (ArchiveQuery(with_bare="stranger@verona.lit"), BY_PEER),  # nobody: one seek
         (ArchiveQuery(with_bare="stranger@verona.lit", last_page=True), BY_PEER),
-        (ArchiveQuery(with_bare="romeo@montague.lit", with_resource="x", page_after=CURSOR), BY_PEER),
+        (
+            ArchiveQuery(with_bare="romeo@montague.lit", with_resource="x", page_after=CURSOR),
+            BY_PEER,
+        ),
         (ArchiveQuery(with_bare="romeo@montague.lit", start=START, end=END), BY_PEER),
     ],
 )
@@ -162,8 +165,17 @@ def test_dedup_lookup_seeks_the_unique_index(db_path: Path, connection: Connecti
     rows = [
         archive_write.PendingRow(
             1_000_000_000 + i,
-            NewArchiveItem(OWNER, "romeo@montague.lit", None, Direction.IN, when, "<m/>", None,
-                           "chat", dedup_key=f"k{i}"),
+            NewArchiveItem(
+                OWNER,
+                "romeo@montague.lit",
+                None,
+                Direction.IN,
+                when,
+                "<m/>",
+                None,
+                "chat",
+                dedup_key=f"k{i}",
+            ),
         )
         for i in range(3)
     ]

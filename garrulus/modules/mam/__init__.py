@@ -65,6 +65,8 @@ OPTIONS: tuple[Option[Any], ...] = (
     ),
 )
 
+MESSAGE_RETRACT = "urn:xmpp:message-retract:1"
+
 # Archive before routing and delivery modules (and before carbons) look at the message.
 PRIORITY = 100
 ID_KEY = "mam_id_key"
@@ -89,6 +91,9 @@ async def setup(module: ModuleContext) -> Archiver:
     module.add_account_feature(ns.MAM)
     module.add_account_feature(ns.MAM_EXTENDED)
     module.add_account_feature(ns.SID)
+    # XEP-0424: retractions are always archived (policy, ARC-26), which is what this feature
+    # promises; no "#tombstone": retracted originals are kept as they were (DSC-08).
+    module.add_account_feature(MESSAGE_RETRACT)
     if module.archive.caps.fulltext:
         module.add_account_feature(ns.FULLTEXT)
 

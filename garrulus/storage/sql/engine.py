@@ -84,9 +84,12 @@ def make_engine(url: str | URL, *, role: Role, pool_size: int = 1) -> Engine:
         )
         _sqlite_settings(engine, role)
         return engine
+    # Fail in seconds, not after the OS's TCP timeout, when the server is unreachable.
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
     return sa.create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=True,  # survive a PostgreSQL restart without failing the next query
+        connect_args=connect_args,
     )

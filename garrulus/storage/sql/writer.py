@@ -132,7 +132,7 @@ class Writer:
             if job is None:
                 return
             if isinstance(job, _CallJob):
-                self._run_call(job)
+                self._guarded(self._run_call, job)
                 continue
             batch = [job]
             size = len(job.rows)
@@ -147,7 +147,15 @@ class Writer:
                 else:
                     carried = following  # keep the order: it runs right after this batch
                     break
-            self._run_batch(batch)
+            self._guarded(self._run_batch, batch)
+
+    @staticmethod
+    def _guarded(run: Callable[[Any], None], work: Any) -> None:
+        # The thread must outlive any bug: if it died, every later write would wait forever.
+        try:
+            run(work)
+        except Exception:
+            log.exception("writer thread: unexpected error")
 
     def _run_call(self, job: _CallJob) -> None:
         try:
