@@ -470,6 +470,13 @@ async def test_first_index(stores: StoreSet) -> None:
     ]:
         page = await stores.archive.find(OWNER, query)
         assert page.first_index == expected, query
+    # A window cut by both cursors: a complete backward page is not the start of the set.
+    page = await find(stores.archive, limit=3, page_after=ids[2], page_before=ids[6])
+    assert ids_of(page) == ids[3:6] and page.complete and page.first_index in (None, 3)
+    page = await find(
+        stores.archive, limit=3, page_after=ids[2], page_before=ids[6], want_total=True
+    )
+    assert page.first_index == 3
     # Otherwise a position may be unknown, but never wrong.
     page = await find(stores.archive, limit=3, page_after=ids[4])
     assert page.first_index in (None, 5)

@@ -124,6 +124,27 @@ def test_pages_walk_an_index_in_id_order(
     assert_index_range(page_plan(db_path, connection, query), index)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        ArchiveQuery(fulltext="hello"),
+        ArchiveQuery(fulltext="hello world", last_page=True),
+        ArchiveQuery(fulltext="hello", page_before=CURSOR, with_bare="romeo@montague.lit"),
+        ArchiveQuery(fulltext="world", start=START, end=END, page_after=CURSOR),
+    ],
+)
+def test_fulltext_pages_walk_the_matches_in_id_order(
+    db_path: Path, connection: Connection, query: ArchiveQuery
+) -> None:
+    # FTS5 yields its matches in rowid (= id) order: each is checked against the owner by
+    # primary key, and the page stops after n+1 of them; nothing collects and sorts.
+    plan = page_plan(db_path, connection, query)
+    assert plan.startswith("SCAN archive_fts VIRTUAL TABLE"), plan
+    _, lookup = plan.split(" | ")
+    assert "(rowid=?)" in lookup or "AND id=?" in lookup, plan  # one seek per match
+    assert "TEMP B-TREE" not in plan, plan
+
+
 def test_ids_filter_is_primary_key_lookups(db_path: Path, connection: Connection) -> None:
     plan = page_plan(db_path, connection, ArchiveQuery(ids=(encode_id(11), encode_id(12))))
     assert "PRIMARY KEY" in plan and "SCAN archive" not in plan, plan

@@ -13,7 +13,9 @@ DISCO = "http://jabber.org/protocol/disco#info"
 
 async def features(server: Server, session: FakeSession, to: str | None = None) -> set[str]:
     to_attr = f" to='{to}'" if to else ""
-    reply = await iq(server, session, f"<iq type='get' id='d1'{to_attr}><query xmlns='{DISCO}'/></iq>")
+    reply = await iq(
+        server, session, f"<iq type='get' id='d1'{to_attr}><query xmlns='{DISCO}'/></iq>"
+    )
     assert reply.get("type") == "result"
     return {f.get("var", "") for f in reply.iter("{" + DISCO + "}feature")}
 
@@ -21,7 +23,9 @@ async def features(server: Server, session: FakeSession, to: str | None = None) 
 async def test_dsc_01_own_bare_jid_lists_mam(tmp_path: Path) -> None:
     server = await start_server(tmp_path, MODULES)
     alice = await login(server, "alice@localhost/a")
-    await send(server, alice, f"<iq type='get' id='d1' to='alice@localhost'><query xmlns='{DISCO}'/></iq>")
+    await send(
+        server, alice, f"<iq type='get' id='d1' to='alice@localhost'><query xmlns='{DISCO}'/></iq>"
+    )
     (reply,) = alice.take()
     Transcript().match(
         reply,
@@ -69,7 +73,9 @@ async def test_dsc_04_extended_commitments_are_advertised_and_work(tmp_path: Pat
     offered = {f.get("var") for f in form.iter("{jabber:x:data}field")}
     assert {"before-id", "after-id", "ids"} <= offered
     flipped = await iq(
-        server, alice, "<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2'><flip-page/></query></iq>"
+        server,
+        alice,
+        "<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2'><flip-page/></query></iq>",
     )
     assert flipped.get("type") == "result"
     meta = await iq(server, alice, "<iq type='get' id='m'><metadata xmlns='urn:xmpp:mam:2'/></iq>")

@@ -46,7 +46,8 @@ async def test_mam_02_queryid_echoed_byte_for_byte(tmp_path: Path) -> None:
         Transcript().match(
             result,
             f"""<message to='alice@localhost/a' from='alice@localhost'>
-            <result xmlns='urn:xmpp:mam:2' queryid='{qid}' id='*'><forwarded xmlns='urn:xmpp:forward:0'/>
+            <result xmlns='urn:xmpp:mam:2' queryid='{qid}' id='*'><forwarded
+              xmlns='urn:xmpp:forward:0'/>
             </result></message>""",
             exact_children=False,
         )
@@ -117,7 +118,11 @@ async def test_mam_07_domain_addressed_query_is_service_unavailable(tmp_path: Pa
     page = await a.query(to="localhost")
     assert page.results == []
     assert page.error() == ("cancel", "service-unavailable")
-    form = await iq(a.server, a.alice, "<iq type='get' id='f' to='localhost'><query xmlns='urn:xmpp:mam:2'/></iq>")
+    form = await iq(
+        a.server,
+        a.alice,
+        "<iq type='get' id='f' to='localhost'><query xmlns='urn:xmpp:mam:2'/></iq>",
+    )
     assert error_of(form) == ("cancel", "service-unavailable")
     await a.stop()
 
@@ -145,8 +150,12 @@ async def test_mam_09_two_queries_in_flight(tmp_path: Path) -> None:
     a = await archive_of(tmp_path, 3)
     a.alice.take()
     await asyncio.gather(
-        send(a.server, a.alice, f"<iq type='set' id='qa'><query xmlns='{MAM}' queryid='A'>"
-             f"<set xmlns='http://jabber.org/protocol/rsm'><max>2</max></set></query></iq>"),
+        send(
+            a.server,
+            a.alice,
+            f"<iq type='set' id='qa'><query xmlns='{MAM}' queryid='A'>"
+            f"<set xmlns='http://jabber.org/protocol/rsm'><max>2</max></set></query></iq>",
+        ),
         send(a.server, a.alice, f"<iq type='set' id='qb'><query xmlns='{MAM}' queryid='B'/></iq>"),
     )
     got = a.alice.take()
@@ -163,7 +172,8 @@ async def test_mam_09_two_queries_in_flight(tmp_path: Path) -> None:
     # Each query's results come before its own <fin/>.
     for qid, iq_id in (("A", "qa"), ("B", "qb")):
         last_result = max(
-            n for n, s in enumerate(got)
+            n
+            for n, s in enumerate(got)
             if (r := s.find(f"{{{MAM}}}result")) is not None and r.get("queryid") == qid
         )
         assert last_result < fins[iq_id]
@@ -192,7 +202,8 @@ FORM_REPLY = """<iq type='result' id='f1' to='alice@localhost/a' from='alice@loc
   <field var='before-id' type='text-single' label='*'/>
   <field var='after-id' type='text-single' label='*'/>
   <field var='ids' type='list-multi' label='*'>
-    <validate xmlns='http://jabber.org/protocol/xdata-validate' datatype='xs:string'><open/></validate>
+    <validate xmlns='http://jabber.org/protocol/xdata-validate' datatype='xs:string'><open/>
+      </validate>
   </field>
   <field var='{urn:xmpp:fulltext:0}fulltext' type='text-single' label='*'/>
 </x></query></iq>"""
@@ -216,12 +227,13 @@ async def test_frm_02_form_type_hidden(tmp_path: Path) -> None:
     fields = list(reply.iter("{jabber:x:data}field"))
     Transcript().match(
         fields[0],
-        "<field xmlns='jabber:x:data' var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>",
+        "<field xmlns='jabber:x:data' var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value>"
+        "</field>",
     )
 
 
 def field_types(reply: Element) -> dict[str, str]:
-    return {f.get("var"): f.get("type") for f in reply.iter("{jabber:x:data}field")}
+    return {f.get("var", ""): f.get("type", "") for f in reply.iter("{jabber:x:data}field")}
 
 
 async def test_frm_03_with_start_end_types(tmp_path: Path) -> None:
@@ -257,7 +269,8 @@ async def test_frm_05_ids_field_open_validate_no_options(tmp_path: Path) -> None
     Transcript().match(
         ids,
         """<field xmlns='jabber:x:data' var='ids' type='list-multi' label='*'>
-        <validate xmlns='http://jabber.org/protocol/xdata-validate' datatype='xs:string'><open/></validate>
+        <validate xmlns='http://jabber.org/protocol/xdata-validate' datatype='xs:string'><open/>
+          </validate>
         </field>""",
     )
     assert ids.find("{jabber:x:data}option") is None
@@ -296,7 +309,9 @@ async def test_frm_09_no_form_fetch_needed(tmp_path: Path) -> None:
 async def test_frm_10_typeless_fields_accepted(tmp_path: Path) -> None:
     a = await archive_of(tmp_path, 3)
     # mam_form writes every field but FORM_TYPE without a type, as Dino and slixmpp do.
-    page = await a.query(form={"with": "bob@localhost", "start": "2000-01-01T00:00:00Z", "ids": [a.id(2)]})
+    page = await a.query(
+        form={"with": "bob@localhost", "start": "2000-01-01T00:00:00Z", "ids": [a.id(2)]}
+    )
     assert a.numbers(page.ids) == [2]
     await a.stop()
 
@@ -322,7 +337,9 @@ async def test_frm_12_missing_or_wrong_form_type_is_bad_request(tmp_path: Path) 
     )
     page = await a.query(raw=missing)
     assert page.results == [] and page.error() == ("modify", "bad-request")
-    page = await a.query(raw=f"<query xmlns='{MAM}'>{mam_form({}, form_type='urn:xmpp:mam:1')}</query>")
+    page = await a.query(
+        raw=f"<query xmlns='{MAM}'>{mam_form({}, form_type='urn:xmpp:mam:1')}</query>"
+    )
     assert page.results == [] and page.error() == ("modify", "bad-request")
     await a.stop()
 
@@ -390,8 +407,12 @@ async def test_frm_17_two_values_in_single_field_is_bad_request(tmp_path: Path) 
 
 async def test_frm_18_empty_value_is_absent(tmp_path: Path) -> None:
     a = await archive_of(tmp_path, 2)
-    for field in ("<field var='with'/>", "<field var='with'><value/></field>",
-                  "<field var='start'><value></value></field>", "<field var='ids'><value/></field>"):
+    for field in (
+        "<field var='with'/>",
+        "<field var='with'><value/></field>",
+        "<field var='start'><value></value></field>",
+        "<field var='ids'><value/></field>",
+    ):
         raw = (
             f"<query xmlns='{MAM}'><x xmlns='jabber:x:data' type='submit'>"
             f"<field var='FORM_TYPE'><value>urn:xmpp:mam:2</value></field>{field}</x></query>"
@@ -401,7 +422,7 @@ async def test_frm_18_empty_value_is_absent(tmp_path: Path) -> None:
     await a.stop()
 
 
-async def test_mam_01_works_with_the_harness_chat_helper(tmp_path: Path) -> None:
+async def test_mam_01_both_directions_in_one_archive(tmp_path: Path) -> None:
     # Both directions land in Alice's archive, the order they happened in.
     server = await start_server(tmp_path, MODULES)
     alice = await login(server, "alice@localhost/a")

@@ -7,6 +7,7 @@ archive order and keeps them as Transcript captures, so expected XML can say ``{
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,12 +21,13 @@ from garrulus.core.core_options import CORE_OPTIONS
 from garrulus.core.modules import known_option_sets
 from garrulus.core.server import Server
 from garrulus.xmpp.xml import to_xml
-from tests.harness import FakeSession, Transcript, login, send, start_server
+from tests.harness import FakeSession, Transcript, login, send, start_server, write_config
 
 MODULES = ["disco", "mam"]
 MAM = "urn:xmpp:mam:2"
 RSM = "http://jabber.org/protocol/rsm"
 FWD = "urn:xmpp:forward:0"
+DELAY = "urn:xmpp:delay"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 
@@ -96,7 +98,7 @@ def mam_form(fields: Mapping[str, str | Sequence[str]], *, form_type: str = MAM)
 
 def rsm_set(
     *,
-    max: int | None = None,  # noqa: A002 - RSM's own name
+    max: int | None = None,
     after: str | None = None,
     before: str | None = None,
     last_page: bool = False,
@@ -137,13 +139,17 @@ class Page:
         return [r.find(q(MAM, "result")).get("id", "") for r in self.results]  # type: ignore[union-attr]
 
     def inner(self, n: int) -> Element:
-        found = self.results[n].find(f"{q(MAM, 'result')}/{q(FWD, 'forwarded')}/{{jabber:client}}message")
+        found = self.results[n].find(
+            f"{q(MAM, 'result')}/{q(FWD, 'forwarded')}/{{jabber:client}}message"
+        )
         assert found is not None
         return found
 
     @property
     def bodies(self) -> list[str]:
-        return [self.inner(i).findtext("{jabber:client}body") or "" for i in range(len(self.results))]
+        return [
+            self.inner(i).findtext("{jabber:client}body") or "" for i in range(len(self.results))
+        ]
 
     @property
     def complete(self) -> bool:
@@ -301,3 +307,24 @@ async def archive_of(
     await archive.refresh()
     assert len(archive.ids) == n
     return archive
+
+
+class _WrappedStoreServer(Server):
+    wrap: Any = None
+
+    async def open_storage(self) -> None:
+        await super().open_storage()
+        self.storage = dataclasses.replace(self.storage, archive=self.wrap(self.storage.archive))
+
+
+async def start_server_wrapping_archive(
+    tmp_path: Path, wrap: Any, modules: Iterable[str] = MODULES, extra: str = ""
+) -> Server:
+    """A memory-store server whose archive store is ``wrap(store)`` from the start, so modules
+    see the wrapper (and its ``caps``) at setup: a seam for stores with other caps or faults."""
+    path = write_config(tmp_path, modules, extra)
+    config = load_config(path, {"core": CORE_OPTIONS, **known_option_sets()})
+    server = _WrappedStoreServer(config)
+    server.wrap = wrap
+    await server.start(listen=False)
+    return server

@@ -10,17 +10,20 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from garrulus.core import delivery
 from garrulus.core.durations import DURATION_EXPECTED, parse_duration
 from garrulus.core.event_types import SessionEvent, StanzaEvent, UserEvent
 from garrulus.core.module_api import ModuleContext
 from garrulus.core.options import Option
 from garrulus.core.routes import USER_DELETED, iq_route, stanza_route
-from garrulus.modules.mam.archiver import SHOULD_STORE, ArchiveCheck, Archiver
+from garrulus.modules.mam.archiver import SHOULD_STORE, ArchiveCheck, Archiver, note_archive_id
 from garrulus.modules.mam.expiry import expire
 from garrulus.modules.mam.handlers import QueryHandlers, queried
 from garrulus.modules.mam.ids import IdCodec
 from garrulus.modules.mam.policy import DEFAULT_ARCHIVE_POLICY, DONT_ARCHIVE_NAMESPACES
 from garrulus.modules.mam.prefs_store import PrefsStore
+from garrulus.modules.message import MESSAGE_OFFLINE
+from garrulus.modules.offline import OFFLINE_BROADCAST
 from garrulus.storage.api import DeleteQuery
 from garrulus.xmpp import ns
 from garrulus.xmpp.errors import StanzaError
@@ -67,8 +70,12 @@ OPTIONS: tuple[Option[Any], ...] = (
 
 MESSAGE_RETRACT = "urn:xmpp:message-retract:1"
 
-# Archive before routing and delivery modules (and before carbons) look at the message.
+# Archive before routing and delivery modules (and before carbons) look at the message; the
+# blocking module refuses first (1000), so a refused message is not archived.
 PRIORITY = 100
+# Take the sender's stanza-id off an outgoing message after carbons copied it (-10), before it
+# is routed to the contact.
+UNSTAMP_PRIORITY = -1000
 ID_KEY = "mam_id_key"
 
 
@@ -100,6 +107,11 @@ async def setup(module: ModuleContext) -> Archiver:
     module.hook(SHOULD_STORE, archiver.default_decision, -100)
     for target in ("bare", "full"):
         module.hook(stanza_route("message", target, outgoing=True), archiver.outgoing, PRIORITY)  # type: ignore[arg-type]
+        module.hook(
+            stanza_route("message", target, outgoing=True),  # type: ignore[arg-type]
+            archiver.unstamp,
+            UNSTAMP_PRIORITY,
+        )
         module.hook(stanza_route("message", target), archiver.incoming, PRIORITY)  # type: ignore[arg-type]
 
     module.hook(iq_route("set", "self", ns.MAM, "query"), handlers.query)
@@ -121,11 +133,32 @@ async def setup(module: ModuleContext) -> Archiver:
         for name in ("query", "metadata", "prefs"):
             module.hook(iq_route(iq_type, "bare", ns.MAM, name), not_yours)  # type: ignore[arg-type]
 
+    def archived_not_bounced(event: StanzaEvent) -> bool | None:
+        # OFF-04, as Prosody's message/offline/handle hook: when nothing else took a message
+        # for a user with no available resource (no offline storage here), the core would
+        # bounce it; but it is in their archive, so it is not lost and the sender is not told
+        # it failed. Just above the core's last resort, so any delivery module goes first.
+        if note_archive_id(event) is None:
+            return None
+        if any(s.priority >= 0 for s in host.user_sessions(event.to_jid).values()):
+            return None
+        return True
+
+    module.hook(stanza_route("message", "bare"), archived_not_bounced, delivery.LAST + 1)
+
+    def claim_offline(event: StanzaEvent) -> bool | None:
+        # OFF-04 with the message module: it asks who takes a message no resource can; the
+        # offline module goes first, and when it cannot (full, or a kind it does not keep but
+        # the archive did), the archive has it, so the sender gets no error.
+        return True if note_archive_id(event) is not None else None
+
+    module.hook(MESSAGE_OFFLINE, claim_offline, -10)
+
     def skip_offline(event: SessionEvent) -> bool | None:
         # OFF-03, as Prosody: a session that has queried its archive catches up from there.
         return True if queried(event.session.state) else None
 
-    module.hook("offline-broadcast", skip_offline)
+    module.hook(OFFLINE_BROADCAST, skip_offline)
 
     async def user_deleted(event: UserEvent) -> None:
         owner = JID(event.username, host.name)

@@ -9,10 +9,11 @@ preferences, and any module may answer first. Every decision is logged at debug 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from garrulus.core.event_types import StanzaEvent
@@ -39,6 +40,7 @@ ORIGIN_ID = qname(ns.SID, "origin-id")
 BODY = qname(ns.CLIENT, "body")
 _NOTE_IN = "mam:in"
 _NOTE_OUT = "mam:out"
+_NOTE_STAMP = "mam:out-stamp"
 
 
 @dataclass
@@ -68,15 +70,25 @@ def dedup_key(stanza: Element, sender: JID) -> str | None:
     """Same message, same key: a resend after a reconnect is not archived twice (OFF-06).
 
     An origin-id is unique per sender account (XEP-0359), so it is keyed with the bare JID and
-    survives a new resource; a plain message id is only trusted within one resource.
+    survives a new resource; a plain message id is only trusted within one resource. The key
+    also holds a digest of the payload: a client that reuses ids (a per-session counter starting
+    again after a reconnect) sends a different message under an old id, which must be archived,
+    and must not be delivered under the old message's stanza-id, which clients would take for a
+    duplicate and hide. A true resend carries the same payload (our own stanza-ids are stripped
+    before this is asked). ``garrulus mam import`` computes keys from stored copies: pass the
+    stored copy here too.
     """
     origin = stanza.find(ORIGIN_ID)
     if origin is not None and origin.get("id"):
-        return f"o|{sender.bare}|{origin.get('id')}"
-    msg_id = stanza.get("id")
-    if msg_id:
-        return f"i|{sender}|{msg_id}"
-    return None
+        key = f"o|{sender.bare}|{origin.get('id')}"
+    elif stanza.get("id"):
+        key = f"i|{sender}|{stanza.get('id')}"
+    else:
+        return None
+    payload = hashlib.blake2b(digest_size=12)
+    for node in stanza:
+        payload.update(to_xml(node, "").encode())
+    return f"{key}|{payload.hexdigest()}"
 
 
 class Archiver:
@@ -113,10 +125,31 @@ class Archiver:
         event.notes[_NOTE_OUT] = None
         owner = event.from_jid.bare
         strip_forged_ids(event.stanza, owner)
-        if event.to_jid.local is None:
+        to = event.to_jid
+        if to.local is None:
             return  # to the server itself: not a conversation
-        archive_id = await self._archive(event, owner, event.to_jid, Direction.OUT, event.from_jid)
-        event.notes[_NOTE_OUT] = archive_id
+        if not await self._deliverable(to, event.from_jid):
+            # ARC-28: it is refused on its way (no such account, a domain not served here as
+            # there is no server-to-server, or a recipient who blocked the sender), so it never
+            # became part of a conversation.
+            return
+        archive_id = await self._archive(event, owner, to, Direction.OUT, event.from_jid)
+        if archive_id is None:
+            return
+        client_id = self.codec.to_client(archive_id)
+        event.notes[_NOTE_OUT] = client_id
+        # CRB-01/05, as Prosody: the sender's id rides on the stanza while the carbons module
+        # copies it to the sender's other clients (below this priority), and :meth:`unstamp`
+        # takes it off before the message is routed, so the contact never sees it (SID-02).
+        stamp = el(STANZA_ID, {"by": str(owner), "id": client_id})
+        event.stanza.append(stamp)
+        event.notes[_NOTE_STAMP] = stamp
+
+    def unstamp(self, event: StanzaEvent) -> None:
+        """pre-message/*, after carbons: the sender's stanza-id is not for the contact."""
+        stamp = event.notes.pop(_NOTE_STAMP, None)
+        if stamp is not None and stamp in list(event.stanza):
+            event.stanza.remove(stamp)
 
     async def incoming(self, event: StanzaEvent) -> None:
         """message/bare and message/full: it arrives for a local user; archive, then stamp."""
@@ -125,13 +158,21 @@ class Archiver:
         event.notes[_NOTE_IN] = None
         owner = event.to_jid.bare
         strip_forged_ids(event.stanza, owner)
-        if not await self._user_exists(owner):
-            return  # the message module bounces it; nothing to archive for nobody
-        archive_id = await self._archive(event, owner, event.from_jid, Direction.IN, event.from_jid)
-        if archive_id is not None:
-            client_id = self.codec.to_client(archive_id)
+        if event.from_jid.bare == owner and _NOTE_OUT in event.notes:
+            # ARC-24: a message to oneself is one archive entry, made on the way out (even for
+            # a message without id, which the idempotency key could not catch); the delivered
+            # copy still carries that entry's id (SID-10).
+            client_id = event.notes[_NOTE_OUT]
+        else:
+            if not await self._user_exists(owner):
+                return  # the message module bounces it; nothing to archive for nobody
+            archive_id = await self._archive(
+                event, owner, event.from_jid, Direction.IN, event.from_jid
+            )
+            client_id = None if archive_id is None else self.codec.to_client(archive_id)
+        if client_id is not None:
             event.stanza.append(el(STANZA_ID, {"by": str(owner), "id": client_id}))
-            event.notes[_NOTE_IN] = archive_id
+            event.notes[_NOTE_IN] = client_id
 
     async def _archive(
         self, event: StanzaEvent, owner: JID, peer: JID, direction: Direction, sender: JID
@@ -149,16 +190,19 @@ class Archiver:
                 )
             return None
         stanza = event.stanza
+        stored = stored_copy(stanza, self.dont_archive)
         item = NewArchiveItem(
             owner=str(owner),
             peer=str(peer.bare),
             peer_resource=peer.resource,
             direction=direction,
             when=self.module.server.clock.now(),
-            stanza=to_xml(stored_copy(stanza, self.dont_archive), ""),
+            stanza=to_xml(stored, ""),
             body=stanza.findtext(BODY),
             msg_type=event.stanza_type,
-            dedup_key=dedup_key(stanza, sender),
+            # Keyed on what is stored, so `garrulus mam import` of an export, which only has
+            # the stored copy, finds the same keys.
+            dedup_key=dedup_key(stored, sender),
         )
         try:
             archive_id = await self.module.archive.append(item)
@@ -177,6 +221,17 @@ class Archiver:
                 decision.reason,
             )
         return archive_id
+
+    async def _deliverable(self, to: JID, sender: JID) -> bool:
+        host = self.module.server.hosts.get(to.domain)
+        if host is None or not await self._user_exists(to.bare):
+            return False
+        # XEP-0191 3.6: a recipient who blocked the sender gets nothing, and the sender an
+        # error; their blocking module refuses it only after the sender's side ran (here).
+        blocking = host.modules.get("blocking")
+        if blocking is not None and to.local is not None:
+            return not await blocking.api.is_blocked(to.local, sender)
+        return True
 
     async def _user_exists(self, owner: JID) -> bool:
         key = str(owner)
@@ -197,6 +252,8 @@ class Archiver:
         self._known_users.pop(str(owner), None)
 
 
-def note_archive_id(event: StanzaEvent) -> Any:
-    """The recipient-archive id a message got on its way (for other modules), or None."""
-    return event.notes.get(_NOTE_IN)
+def note_archive_id(event: StanzaEvent) -> str | None:
+    """The id (as clients see it) a message got in its recipient's archive, or None; for other
+    modules (offline storage keeps the stamped copy, OFF-02)."""
+    value = event.notes.get(_NOTE_IN)
+    return value if isinstance(value, str) else None

@@ -33,6 +33,12 @@ def queried(session_state: dict[str, object]) -> bool:
     return bool(session_state.get(STATE_KEY))
 
 
+def _not_found(client_id: str) -> StanzaError:
+    # RSM-09/FLT-17/FLT-20: the same answer whether the id is malformed (RSM-10), never issued,
+    # expired (RTN-03) or in someone else's archive.
+    return StanzaError("item-not-found", f"no message with id {client_id!r} in this archive")
+
+
 class QueryHandlers:
     def __init__(self, module: ModuleContext, prefs: PrefsStore, codec: IdCodec) -> None:
         self.module = module
@@ -89,11 +95,19 @@ class QueryHandlers:
         owner = event.to_jid.bare
         await self.prefs.touch(owner.local or "")
         try:
-            page = await store.find(str(owner), self._to_store(request.archive_query))
+            store_query = self._to_store(request.archive_query)
         except ItemNotFound as exc:
-            raise StanzaError(
-                "item-not-found", f"no message with id {exc.archive_id!r} in this archive"
-            ) from None
+            raise _not_found(exc.archive_id) from None  # no id of ours is spelled so
+        try:
+            page = await store.find(str(owner), store_query)
+        except ItemNotFound as exc:
+            # The store names its own id; the client hears of the id it sent, never of the
+            # store's, whose bits tell the time (SID-08).
+            try:
+                shown_id = self.codec.to_client(exc.archive_id)
+            except ValueError:
+                shown_id = "?"
+            raise _not_found(shown_id) from None
         except StorageError:
             self.log.exception("archive query of %s failed", owner)
             raise StanzaError("internal-server-error", "the archive is unavailable") from None
@@ -104,7 +118,10 @@ class QueryHandlers:
             session.send(
                 result_message(session.jid, owner, request.query_id, item, fromstring(item.stanza))
             )
-        return await self.module.reply(event, fin_element(shown, request.flip, self.include_total))
+        # A <max>0</max> query asks for the count and nothing else, so it gets one even when
+        # totals are otherwise left out for speed (RSM-16 over RSM-24).
+        with_total = self.include_total or request.page_size == 0
+        return await self.module.reply(event, fin_element(shown, request.flip, with_total))
 
     async def form(self, event: StanzaEvent) -> bool:
         self._own(event)

@@ -63,6 +63,8 @@ class SqlArchiveStore:
         futures = [self._submit(rows[start : start + step]) for start in range(0, len(rows), step)]
         # Shielded: a caller that gives up doesn't cancel the write (it is queued anyway), and
         # readers waiting on the same future still see it complete.
+        if len(futures) == 1:  # the common case, without gather's extra future
+            return [encode_id(archive_id) for archive_id in await asyncio.shield(futures[0])]
         results = await asyncio.shield(asyncio.gather(*futures))
         return [encode_id(archive_id) for chunk in results for archive_id in chunk]
 
@@ -106,10 +108,16 @@ class SqlArchiveStore:
             return
         if not await self._db.write(dialect.sqlite_uses_incremental_vacuum):
             return  # a database created without auto_vacuum needs a full VACUUM, offline
-        while await self._db.write(dialect.sqlite_free_pages) > 0:
+        free = await self._db.write(dialect.sqlite_free_pages)
+        while free > 0:
+            # Each step is its own writer job: appends queued meanwhile go in between.
             await self._db.write_raw(
                 functools.partial(dialect.sqlite_incremental_vacuum, pages=VACUUM_STEP_PAGES)
             )
+            left = await self._db.write(dialect.sqlite_free_pages)
+            if left >= free:
+                break  # no progress (shouldn't happen): don't spin
+            free = left
         await self._db.write_raw(dialect.sqlite_checkpoint)
 
     # ------------------------------------------------------------ reads

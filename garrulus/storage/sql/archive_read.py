@@ -8,6 +8,7 @@ extra row says whether the page is the last (``complete``) without counting.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ from garrulus.storage.api import (
 )
 from garrulus.storage.archive_query import MIN_ID, QueryPlan, first_missing
 from garrulus.storage.ids import MAX_ID, encode_id, id_time
-from garrulus.storage.sql.dialect import fulltext_condition
+from garrulus.storage.sql.dialect import fulltext
 from garrulus.storage.sql.schema import archive, archive_owner_stats
 
 _MESSAGE_COLUMNS = (
@@ -51,18 +52,25 @@ def _message(row: Sequence[Any]) -> ArchivedMessage:
     )
 
 
-def _id_range(lo: int, hi: int) -> list[sa.ColumnElement[bool]]:
-    # Only the bounds that restrict anything, so the statement stays the simple keyset shape.
-    out = []
-    if lo > MIN_ID:
-        out.append(archive.c.id >= lo)
-    if hi < MAX_ID:
-        out.append(archive.c.id <= hi)
-    return out
+@dataclass(frozen=True)
+class _Filtered:
+    """The filtered set as SQL: select from ``source`` where ``conditions``; ids are ``key``."""
+
+    source: sa.FromClause
+    conditions: list[sa.ColumnElement[bool]]
+    key: sa.ColumnElement[int]
+
+    def id_range(self, lo: int, hi: int) -> list[sa.ColumnElement[bool]]:
+        # Only the bounds that restrict anything, so the statement stays the simple keyset shape.
+        out = []
+        if lo > MIN_ID:
+            out.append(self.key >= lo)
+        if hi < MAX_ID:
+            out.append(self.key <= hi)
+        return out
 
 
-def filter_conditions(dialect: str, owner: str, plan: QueryPlan) -> list[sa.ColumnElement[bool]]:
-    """The filtered set (without the page bounds)."""
+def _filtered(dialect: str, owner: str, plan: QueryPlan) -> _Filtered:
     conditions: list[sa.ColumnElement[bool]] = [archive.c.owner == owner]
     if plan.with_bare is not None:
         conditions.append(archive.c.peer == plan.with_bare)
@@ -72,19 +80,22 @@ def filter_conditions(dialect: str, owner: str, plan: QueryPlan) -> list[sa.Colu
         conditions.append(archive.c.id.in_(sorted(plan.ids)))
     if plan.msg_types is not None:
         conditions.append(archive.c.msg_type.in_(sorted(plan.msg_types)))
-    if plan.words:
-        conditions.append(fulltext_condition(dialect, plan.words))
-    return conditions
+    if not plan.words:
+        return _Filtered(archive, conditions, archive.c.id)
+    search = fulltext(dialect, plan.words)
+    return _Filtered(search.source, [*conditions, search.condition], search.key)
 
 
 def page_select(dialect: str, owner: str, plan: QueryPlan) -> sa.Select[Any]:
     """The keyset query for the page (limit n+1); public so a test can EXPLAIN it."""
     lo, hi = plan.window
+    filtered = _filtered(dialect, owner, plan)
     columns = (archive.c.id,) if plan.limit == 0 else _MESSAGE_COLUMNS
     statement = (
         sa.select(*columns)
-        .where(*filter_conditions(dialect, owner, plan), *_id_range(lo, hi))
-        .order_by(archive.c.id.desc() if plan.backward else archive.c.id.asc())
+        .select_from(filtered.source)
+        .where(*filtered.conditions, *filtered.id_range(lo, hi))
+        .order_by(filtered.key.desc() if plan.backward else filtered.key.asc())
     )
     if plan.limit is not None:
         statement = statement.limit(plan.limit + 1)
@@ -93,8 +104,11 @@ def page_select(dialect: str, owner: str, plan: QueryPlan) -> sa.Select[Any]:
 
 def _count(connection: Connection, owner: str, plan: QueryPlan, below: int | None = None) -> int:
     hi = plan.hi if below is None else min(plan.hi, below - 1)
-    statement = sa.select(sa.func.count()).where(
-        *filter_conditions(connection.dialect.name, owner, plan), *_id_range(plan.lo, hi)
+    filtered = _filtered(connection.dialect.name, owner, plan)
+    statement = (
+        sa.select(sa.func.count())
+        .select_from(filtered.source)
+        .where(*filtered.conditions, *filtered.id_range(plan.lo, hi))
     )
     return int(connection.execute(statement).scalar_one())
 
@@ -144,7 +158,7 @@ def find(connection: Connection, owner: str, plan: QueryPlan) -> ArchivePage:
 
     first_index = None
     if rows:
-        if plan.from_first or (plan.backward and complete):
+        if plan.from_first or (plan.backward and complete and plan.page_lo <= plan.lo):
             first_index = 0  # nothing of the filtered set lies before this page
         elif total is not None and plan.backward and plan.page_hi >= plan.hi:
             first_index = total - len(items)  # a last page: it ends the filtered set

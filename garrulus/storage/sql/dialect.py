@@ -6,6 +6,7 @@ Everything else (queries, writes, paging) is one code path over the portable sch
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,16 +43,31 @@ def octet_length(dialect: str, column: ColumnElement[str]) -> ColumnElement[int]
 _FTS = sa.table("archive_fts", sa.column("rowid", sa.Integer))
 
 
-def fulltext_condition(dialect: str, words: Sequence[str]) -> ColumnElement[bool]:
-    """Rows whose body holds every word (words come from ``fulltext_words``)."""
+@dataclass(frozen=True)
+class Fulltext:
+    """How to restrict a query to rows whose body holds every word."""
+
+    source: sa.FromClause  # what to select from
+    condition: ColumnElement[bool]
+    key: ColumnElement[int]  # the id column to range on and order by
+
+
+def fulltext(dialect: str, words: Sequence[str]) -> Fulltext:
+    """Words come from ``fulltext_words``; all must occur."""
     if dialect == "postgresql":
-        return sa.literal_column("archive.body_tsv").op("@@")(
+        condition = sa.literal_column("archive.body_tsv").op("@@")(
             sa.func.plainto_tsquery(sa.literal_column("'simple'"), " ".join(words))
         )
+        return Fulltext(archive, condition, archive.c.id)
     # Each word quoted as an FTS5 string: user text can't inject FTS5 syntax (AND, NEAR, *).
     match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
-    return archive.c.id.in_(
-        sa.select(_FTS.c.rowid).where(sa.literal_column("archive_fts").op("MATCH")(match))
+    # FTS5 drives: it walks its matches in rowid (= id) order within the id range, and each is
+    # checked against the owner by primary key, so a page stops after n+1 of the owner's
+    # matches instead of collecting and sorting every match of every owner.
+    return Fulltext(
+        _FTS.join(archive, archive.c.id == _FTS.c.rowid),
+        sa.literal_column("archive_fts").op("MATCH")(match),
+        _FTS.c.rowid,
     )
 
 

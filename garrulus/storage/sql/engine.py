@@ -57,8 +57,11 @@ def _sqlite_settings(engine: Engine, role: Role) -> None:
                 # consistency; FULL would fsync every group commit.
                 cursor.execute("PRAGMA synchronous = NORMAL")
                 cursor.execute("PRAGMA foreign_keys = ON")
+                # 64 MiB of page cache: the archive indexes' hot pages stay in memory.
+                cursor.execute("PRAGMA cache_size = -65536")
             else:
                 cursor.execute("PRAGMA query_only = ON")
+                cursor.execute("PRAGMA cache_size = -16384")
         finally:
             cursor.close()
 
