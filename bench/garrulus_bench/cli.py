@@ -63,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="Prosody archives up to this size are filled through the server; larger "
                     "ones are bulk-inserted into its SQLite table (it archives ~450 msg/s)")
     ap.add_argument("--prefill-rate", type=float, default=500.0,
-                    help="direct fills: timestamps are spread at this many messages per second")
+                    help="direct fills: timestamps are spread at this many messages per second (at most "
+                    "size/1000, so that one second holds no more than 0.1 %% of the archive)")
     ap.add_argument("--prosody-nagle", choices=("off", "on"), default="off",
                     help="off: Prosody with network_settings.nagle=false (TCP_NODELAY, as Garrulus "
                     "does), so query latency is the server's work; on: Prosody 0.12's default, "
@@ -162,6 +163,7 @@ class Runner:
             out["server"]["modules_enabled"] = getattr(server, "modules", None) or out["server"].get("modules_enabled")
             if name == "garrulus":
                 out["server"]["modules_note"] = server.modules_note
+                out["server"]["source_hashes_at_starts"] = sorted(server.source_hashes)
         finally:
             server.stop()
         return out
@@ -253,13 +255,16 @@ class Runner:
             server.stop()
             for size in direct:
                 self.log(f"{name}: filling {self.owners[size]} to {size} directly (server stopped)")
+                # No more than 0.1 % of the archive per second, so a 1 % time window can be cut
+                # from Prosody's whole-second timestamps.
+                rate_tl = min(a.prefill_rate, size / 1000)
                 if name == "garrulus":
                     fills[size] = await prefill.garrulus_prefill(
-                        server.db_path, a.domain, self.owners[size], self.contacts, size, a.prefill_rate)
+                        server.db_path, a.domain, self.owners[size], self.contacts, size, rate_tl)
                 else:
                     fills[size] = await asyncio.to_thread(
                         prefill.prosody_prefill, server.db_path, a.domain, self.owners[size],
-                        self.contacts, size, a.prefill_rate)
+                        self.contacts, size, rate_tl)
                 if name == "garrulus" and rate:
                     fills[size]["through_server_rate_msgs_per_s"] = rate
                     fills[size]["why"] = (f"predicted {size / rate:.0f} s through the server > "
@@ -271,7 +276,7 @@ class Runner:
             self.log(f"{name}: queries on {self.owners[size]} ({size})")
             q = await wl.queries(self.target(server), self.owners[size],
                                  self.contacts, repeats=a.repeats, warmup=a.warmup, page=a.page,
-                                 walk_pages=a.walk_pages)
+                                 walk_pages=a.walk_pages, sparse_repeats=min(a.repeats, 50))
             q["quiet_wait"] = noise
             result[str(size)] = {"fill": fills[size], **q}
             self.log(f"{name}:   " + ", ".join(f"{k} {v.get('p50_ms')}" for k, v in q["queries"].items()))

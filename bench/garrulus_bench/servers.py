@@ -7,6 +7,7 @@ state in a directory of ours. Both are stopped by their own pid, never by name.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -43,6 +44,19 @@ class StartError(RuntimeError):
     pass
 
 
+def source_hash() -> str:
+    """A digest of the garrulus package's sources, taken at every start: other people may
+    change the checkout while a long run is going on, and the JSON then shows it."""
+    import garrulus
+
+    root = Path(garrulus.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 class GarrulusServer:
     name = "garrulus"
 
@@ -57,6 +71,7 @@ class GarrulusServer:
         self.data_path = workdir / "data"
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        self.source_hashes: set[str] = set()
 
     @property
     def pid(self) -> int:
@@ -102,6 +117,7 @@ class GarrulusServer:
 
     def _spawn(self) -> None:
         self.write_config()
+        self.source_hashes.add(source_hash())
         log = open(self.log_path, "ab")
         # taskset execs the interpreter, so the Popen pid is the server's pid.
         self.proc = subprocess.Popen(
@@ -166,6 +182,7 @@ class GarrulusServer:
         return {"version": version, "commit": commit + ("+dirty" if dirty else ""),
                 "python": sys.version.split()[0], "config": self.config_text(),
                 "modules_enabled": self.modules, "modules_note": self.modules_note,
+                "source_hashes_at_starts": sorted(self.source_hashes),
                 "storage": "SQLite (sql, WAL, synchronous=NORMAL as Garrulus sets it)"}
 
 

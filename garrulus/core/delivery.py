@@ -40,13 +40,24 @@ def install(host: Host) -> None:
         if session is not None:
             session.send(event.stanza)
             return True
-        # RFC 6121 8.5.3.2.1: no such resource -> treat as addressed to the bare JID.
-        event.to_jid = event.to_jid.bare
-        await host.events.fire(stanza_route("message", "bare"), event)
+        # RFC 6121 8.5.3.2.1: no such resource: chat goes to the bare JID, normal and groupchat
+        # bounce, headline and error vanish.
+        if event.stanza_type == "chat":
+            event.to_jid = event.to_jid.bare
+            await host.events.fire(stanza_route("message", "bare"), event)
+        elif event.stanza_type in ("normal", "groupchat"):
+            await router.bounce_event(event, StanzaError("service-unavailable"))
         return True
 
     async def message_bare(event: StanzaEvent) -> bool:
-        sessions = [s for s in host.user_sessions(event.to_jid).values() if s.priority >= 0]
+        # Only resources that sent initial presence with a non-negative priority (RFC 6121 8.5.2);
+        # without the presence module nothing tracks presence, so every bound resource counts.
+        tracked = "presence" in host.modules
+        sessions = [
+            s
+            for s in host.user_sessions(event.to_jid).values()
+            if (s.available or not tracked) and s.priority >= 0
+        ]
         if sessions:
             top = max(s.priority for s in sessions)
             for s in sessions:

@@ -103,7 +103,10 @@ class Router:
         dest = self.server.hosts.get(to.domain)
         if dest is None:
             # No server-to-server: every other domain is unreachable from here.
-            raise StanzaError("remote-server-not-found", f"{to.domain} is not served here")
+            await self.bounce_event(
+                event, StanzaError("remote-server-not-found", f"{to.domain} is not served here")
+            )
+            return
         event.host = dest
         target = target_of(to, event.from_jid, event.kind)
         events = dest.events

@@ -36,7 +36,7 @@ from garrulus.xmpp import ns
 from garrulus.xmpp.errors import StanzaError, StreamError
 from garrulus.xmpp.jid import JID, InvalidJID, parse_jid
 from garrulus.xmpp.stanza import error_reply, iq_result, stream_error_element
-from garrulus.xmpp.xml import el, qname, to_xml
+from garrulus.xmpp.xml import el, parse_client_xml, qname, to_xml
 
 if TYPE_CHECKING:
     from garrulus.core.host import Host
@@ -187,11 +187,12 @@ class C2SConnection(asyncio.Protocol, Session):
             self.transport.write(data)
 
     def send(self, stanza: Element) -> None:
+        text = to_xml(stanza)
         if self.sm is not None:
-            self.sm.record_out(stanza)
+            self.sm.record_out(text)
             if self.hibernating:
                 return  # kept in the unacknowledged queue for the resumed stream
-        self.write_raw(to_xml(stanza))
+        self.write_raw(text)
 
     def send_stream_header(self, host_name: str) -> None:
         self.stream_id = secrets.token_urlsafe(12)
@@ -304,7 +305,7 @@ class C2SConnection(asyncio.Protocol, Session):
         if not self.hibernating:
             return
         self.hibernating = False
-        unacked = list(self.sm.unacked) if self.sm else []
+        unacked = [parse_client_xml(text) for text in self.sm.unacked] if self.sm else []
         self.sm = None
         await self.unbind()
         if unacked:
@@ -651,7 +652,7 @@ class C2SConnection(asyncio.Protocol, Session):
         self.sm.ack(h)
         self.sm_ack_requested = False
 
-    def take_over(self, old: C2SConnection, h: int) -> list[Element]:
+    def take_over(self, old: C2SConnection, h: int) -> list[str]:
         """Resume ``old``'s session on this connection; returns the stanzas to send again."""
         assert old.sm is not None
         old.sm.ack(h)
@@ -679,9 +680,9 @@ class C2SConnection(asyncio.Protocol, Session):
         log.info("%s resumed from %s (%d to send again)", self.jid, self.peer, len(self.sm.unacked))
         return list(self.sm.unacked)
 
-    def resend(self, stanzas: list[Element]) -> None:
-        for stanza in stanzas:
-            self.write_raw(to_xml(stanza))
+    def resend(self, stanzas: list[str]) -> None:
+        for text in stanzas:
+            self.write_raw(text)
 
     def __repr__(self) -> str:
         return f"<C2S {self.peer} {self.describe()}>"

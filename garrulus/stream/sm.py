@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from xml.etree.ElementTree import Element
 
 from garrulus.xmpp.errors import StreamError
 
@@ -17,16 +16,18 @@ class AckState:
         self.handled_in = 0  # stanzas from the client we handled: our h
         self.acked_out = 0  # stanzas the client acknowledged: its last h
         self.sent_out = 0  # stanzas sent while management was on
-        self.unacked: deque[Element] = deque()
+        # Serialised at send time: later changes to an Element (another module stamping it)
+        # cannot alter what the client is sent again on resumption.
+        self.unacked: deque[str] = deque()
 
     def count_in(self) -> None:
         self.handled_in = (self.handled_in + 1) % _H_MOD
 
-    def record_out(self, stanza: Element) -> None:
+    def record_out(self, stanza: str) -> None:
         self.sent_out = (self.sent_out + 1) % _H_MOD
         self.unacked.append(stanza)
 
-    def ack(self, h: int) -> list[Element]:
+    def ack(self, h: int) -> list[str]:
         """Take the peer's h; returns the stanzas it newly acknowledged."""
         newly = (h - self.acked_out) % _H_MOD
         if newly > len(self.unacked):

@@ -137,6 +137,13 @@ def to_xml(node: Element, parent_ns: str = ns.CLIENT) -> str:
     return "".join(out)
 
 
+def parse_client_xml(text: str) -> Element:
+    """Parse one stanza written by :func:`to_xml` (default namespace jabber:client)."""
+    from xml.etree.ElementTree import fromstring
+
+    return fromstring(f"<w xmlns='{ns.CLIENT}'>{text}</w>")[0]
+
+
 def to_xml_many(nodes: Iterable[Element], parent_ns: str = ns.CLIENT) -> str:
     out: list[str] = []
     for node in nodes:

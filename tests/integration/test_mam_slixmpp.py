@@ -35,7 +35,11 @@ class Inbox:
             self.queue.put_nowait(msg)
 
     async def next(self) -> slixmpp.Message:
-        return await asyncio.wait_for(self.queue.get(), 5)
+        try:
+            return await asyncio.wait_for(self.queue.get(), 5)
+        except TimeoutError:
+            import time; print("TIMEOUT", time.monotonic(), flush=True)
+            raise
 
 
 async def two_clients(
@@ -63,6 +67,7 @@ async def converse(
             bob.send_message(mto=JID("alice@localhost/laptop"), mbody=body, mtype="chat")
             got = await alice_in.next()
         assert got["body"] == body
+        import time; print("MSG", n, time.monotonic(), flush=True)
         bodies.append(body)
     return bodies
 
