@@ -73,6 +73,16 @@ def setup_logging(config: Config, verbose: bool = False, *, admin: bool = False)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
+def run_loop(main: Awaitable[T]) -> T:
+    """Run the server's event loop: uvloop when installed (faster sockets), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)  # type: ignore[arg-type]
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)  # type: ignore[arg-type]
+
+
 def run_with_server(config: Config, work: Callable[[Any], Awaitable[T]]) -> T:
     """Start the server without listeners (storage and modules only), run ``work``, stop."""
     from garrulus.core.server import Server

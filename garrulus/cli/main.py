@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from garrulus import __version__
-from garrulus.cli.common import load, read_password, run_with_server, setup_logging
+from garrulus.cli.common import load, read_password, run_loop, run_with_server, setup_logging
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -54,7 +54,7 @@ def serve(config_path: Path | None, verbose: bool) -> None:
         await server.stop()
         return 0
 
-    sys.exit(asyncio.run(run()))
+    sys.exit(run_loop(run()))
 
 
 @main.command()

@@ -124,3 +124,44 @@ def test_mam_export_import_round_trip(config: Path, tmp_path: Path) -> None:
     bad.write_text("{not json\n")
     proc = run("mam", "import", str(bad), "-c", str(config), check=False)
     assert proc.returncode == 1 and "bad.jsonl:1" in proc.stderr
+
+
+async def test_served_process_accepts_tls_logins(config: Path) -> None:
+    """The production path (the CLI's event loop, uvloop when installed) with STARTTLS and
+    direct TLS, driven by slixmpp."""
+    import asyncio
+    import ssl
+
+    import slixmpp
+
+    run("adduser", "alice@localhost", "-c", str(config), stdin="pw\n")
+    text = config.read_text()
+    port = int(text.split("c2s_ports = [")[1].split("]")[0])
+    tls_port = int(text.split("c2s_direct_tls_ports = [")[1].split("]")[0])
+    proc = subprocess.Popen([*GARRULUS, "serve", "-c", str(config)], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        for direct in (False, True):
+            xmpp = slixmpp.ClientXMPP("alice@localhost", "pw")
+            xmpp.ssl_context.check_hostname = False
+            xmpp.ssl_context.verify_mode = ssl.CERT_NONE
+            xmpp.use_aiodns = False
+            xmpp.use_ipv6 = False
+            xmpp.enable_direct_tls = direct
+            xmpp.enable_starttls = not direct
+            started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            xmpp.add_event_handler("session_start", lambda _e, f=started: f.done() or f.set_result(True))
+            xmpp.connect("127.0.0.1", tls_port if direct else port)
+            assert await asyncio.wait_for(started, 15)
+            xmpp.disconnect()
+            await asyncio.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "authenticated" in err and "Traceback" not in err

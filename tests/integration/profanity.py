@@ -17,6 +17,11 @@ import pytest
 _TRAFFIC = re.compile(r": (SENT|RECV): (.*)$")
 
 
+def _compact(screen: str) -> str:
+    """A screen for an error message: without its blank lines and trailing spaces."""
+    return "\n".join(line.rstrip() for line in screen.splitlines() if line.strip())
+
+
 def require_profanity() -> None:
     missing = [tool for tool in ("profanity", "tmux") if shutil.which(tool) is None]
     if missing:
@@ -66,7 +71,9 @@ class Profanity:
             if screen.count(text) > more_than:
                 return screen
             if loop.time() > deadline:
-                raise AssertionError(f"{text!r} never appeared on profanity's screen:\n{screen}")
+                raise AssertionError(
+                    f"{text!r} never appeared on profanity's screen:\n{_compact(screen)}"
+                )
             await asyncio.sleep(0.2)
 
     async def command(self, line: str, expect: str, timeout: float = 10.0) -> str:
@@ -92,7 +99,7 @@ class Profanity:
                 if text in screen:
                     return screen
             if loop.time() > deadline:
-                raise AssertionError(f"{text!r} never appeared in profanity:\n{screen}")
+                raise AssertionError(f"{text!r} never appeared in profanity:\n{_compact(screen)}")
 
     async def connect(self, jid: str, password: str, port: int) -> None:
         await self.wait_for("Type '/help'")
@@ -123,4 +130,6 @@ class Profanity:
         return lines
 
     def stop(self) -> None:
-        self._tmux("kill-session", "-t", self.session)
+        self._tmux("kill-session", "-t", self.session)  # its tmux server exits with it ...
+        tmpdir = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+        (tmpdir / self.session).unlink(missing_ok=True)  # ... but leaves its socket behind

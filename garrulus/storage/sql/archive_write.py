@@ -48,17 +48,43 @@ def _dedup_key(item: NewArchiveItem) -> _DedupKey | None:
     return None if item.dedup_key is None else (item.owner, item.dedup_key)
 
 
+def _marks(connection: Connection, count: int) -> str:
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * count)
+
+
 def _stored_ids(connection: Connection, keys: Iterable[_DedupKey]) -> dict[_DedupKey, int]:
     wanted = set(keys)
     if not wanted:
         return {}
-    # Seeks on (dedup_key, owner) for every key at once; owner is matched here.
-    rows = connection.execute(
-        sa.select(archive.c.dedup_key, archive.c.owner, archive.c.id).where(
-            archive.c.dedup_key.in_(sorted({key for _, key in wanted}))
-        )
+    # Seeks on (dedup_key, owner) for every key at once; owner is matched here. Plain SQL: this
+    # runs once per group commit on the hot path, where building a statement object costs more
+    # than the query.
+    distinct = sorted({key for _, key in wanted})
+    rows = connection.exec_driver_sql(
+        "SELECT dedup_key, owner, id FROM archive WHERE dedup_key IN "
+        f"({_marks(connection, len(distinct))})",
+        tuple(distinct),
     )
     return {(owner, key): id_ for key, owner, id_ in rows if (owner, key) in wanted}
+
+
+_INSERT_COLUMNS = (
+    "id, owner, peer, peer_resource, direction, msg_type, stanza, body, dedup_key"
+)
+_STATS_UPSERT = (
+    "INSERT INTO archive_owner_stats (owner, messages, stanza_bytes) VALUES ({marks}) "
+    "ON CONFLICT (owner) DO UPDATE SET "
+    "messages = archive_owner_stats.messages + excluded.messages, "
+    "stanza_bytes = archive_owner_stats.stanza_bytes + excluded.stanza_bytes"
+)
+
+
+def _row_tuple(archive_id: int, item: NewArchiveItem) -> tuple[Any, ...]:
+    return (
+        archive_id, item.owner, item.peer, item.peer_resource, item.direction.value,
+        item.msg_type, item.stanza, item.body, item.dedup_key,
+    )
 
 
 def _adjust_stats(
@@ -67,6 +93,12 @@ def _adjust_stats(
     if not items:
         return
     stats = archive_owner_stats
+    if sign > 0:
+        connection.exec_driver_sql(
+            _STATS_UPSERT.format(marks=_marks(connection, 3)),
+            [(owner, items[owner], size[owner]) for owner in sorted(items)],
+        )
+        return
     statement = upsert(
         connection.dialect.name,
         stats,
@@ -106,7 +138,7 @@ def insert_batch(
     """
     known = _stored_ids(connection, (k for row in rows if (k := _dedup_key(row.item))))
     results: list[int] = []
-    new_rows: list[dict[str, Any]] = []
+    new_rows: list[tuple[Any, ...]] = []
     items: Counter[str] = Counter()
     size: Counter[str] = Counter()
     for row in rows:
@@ -114,8 +146,8 @@ def insert_batch(
         if key is not None and key in known:
             results.append(known[key])
             continue
-        values = _values(row.id, row.item)
         if careful:
+            values = _values(row.id, row.item)
             archive_id, inserted = _insert_one(connection, values, key, fresh_id)
             if not inserted:  # someone else stored this dedup key meanwhile
                 if key is not None:
@@ -123,7 +155,7 @@ def insert_batch(
                 results.append(archive_id)
                 continue
         else:
-            new_rows.append(values)
+            new_rows.append(_row_tuple(row.id, row.item))
             archive_id = row.id
         if key is not None:
             known[key] = archive_id
@@ -131,7 +163,9 @@ def insert_batch(
         items[row.item.owner] += 1
         size[row.item.owner] += len(row.item.stanza.encode())
     if new_rows:
-        connection.execute(sa.insert(archive), new_rows)
+        connection.exec_driver_sql(
+            f"INSERT INTO archive ({_INSERT_COLUMNS}) VALUES ({_marks(connection, 9)})", new_rows
+        )
     _adjust_stats(connection, items, size, +1)
     return results
 
