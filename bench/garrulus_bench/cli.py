@@ -205,19 +205,30 @@ class Runner:
         server.restart()
         self.log("garrulus: profiled throughput run (py-spy)")
         raw = self.workdir / "garrulus-throughput.pyspy.txt"
+        raw_gil = self.workdir / "garrulus-throughput-gil.pyspy.txt"
         spy = profiler.start(server.pid, raw)
+        spy_gil = profiler.start(server.pid, raw_gil, gil=True)
         await asyncio.sleep(1.0)
         res = await wl.throughput(self.target(server), senders, receivers,
                                   per_sender=a.profile_messages, window=a.window,
                                   body_size=a.body_size, verify_pairs=2, timeout=1800)
         err = profiler.stop(spy)
+        err_gil = profiler.stop(spy_gil)
         if not raw.exists():
             return {"error": err}
         summary = profiler.summarise(raw)
         summary["raw_file"] = str(raw)
-        summary["note"] = ("py-spy --nonblocking at 200 Hz over login + the run; sampled threads "
-                           "only while on CPU; own time = the innermost Python frame (time in C, "
-                           "e.g. SQLite, counts to the Python function that called it)")
+        summary["note"] = ("py-spy --nonblocking at 200 Hz over login + the run; threads are "
+                           "sampled while not idle (a thread waiting to re-take the GIL after a "
+                           "system call counts, in the frame that made the call); own time = the "
+                           "innermost Python frame (time in C, e.g. SQLite, counts to the Python "
+                           "function that called it). gil_holder: the same, --gil, i.e. only the "
+                           "thread holding the GIL: where the interpreter's time goes")
+        if raw_gil.exists():
+            summary["gil_holder"] = profiler.summarise(raw_gil)
+        else:
+            summary["gil_holder"] = {"error": err_gil}
+        summary["run_server_cpu_by_thread_s"] = res["cpu"].get("server_cpu_by_thread_s")
         summary["run_msgs_per_s_under_profiler"] = res["msgs_per_s"]
         summary["run_server_cpu_us_per_msg"] = res["server_cpu_us_per_msg"]
         return summary

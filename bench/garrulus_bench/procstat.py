@@ -16,6 +16,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """utime + stime per thread (tid -> s); the main thread's tid is the pid."""
+    out = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out[int(task)] = cpu_seconds_path(f"/proc/{pid}/task/{task}/stat")
+        except OSError:
+            pass
+    return out
+
+
+def cpu_seconds_path(path: str) -> float:
+    with open(path) as f:
+        raw = f.read()
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 def status_kb(pid: int) -> dict[str, int]:
     """VmRSS, VmHWM, RssAnon, RssFile (kB) and Threads from /proc/PID/status."""
     out: dict[str, int] = {}
@@ -56,6 +74,7 @@ class CpuWindow:
         self.cpus0 = _per_cpu()
         self.own0 = sum(os.times()[:2])
         self.server0 = cpu_seconds(self.server_pid) if self.server_pid else 0.0
+        self.threads0 = thread_cpu_seconds(self.server_pid) if self.server_pid else {}
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -81,6 +100,12 @@ class CpuWindow:
             out["server_busy_pct_of_core"] = round(100 * server / wall, 1) if wall else None
             out["other_cpu_s"] = round(max(0.0, busy_all - server - own), 3)
             out["other_cores_avg"] = round(out["other_cpu_s"] / wall, 3) if wall else None
+            threads1 = thread_cpu_seconds(self.server_pid)
+            main = threads1.get(self.server_pid, 0.0) - self.threads0.get(self.server_pid, 0.0)
+            rest = sorted((round(v - self.threads0.get(k, 0.0), 3) for k, v in threads1.items()
+                           if k != self.server_pid), reverse=True)
+            out["server_cpu_by_thread_s"] = {"main (event loop)": round(main, 3),
+                                             "other threads, busiest first": rest[:6]}
         out["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         return out
 

@@ -28,7 +28,7 @@ from garrulus_bench.client import (
     logged_in,
     x,
 )
-from garrulus_bench.procstat import CpuWindow, status_kb
+from garrulus_bench.procstat import CpuWindow, cpu_seconds, status_kb
 from garrulus_bench.stats import latency_summary
 
 
@@ -500,6 +500,7 @@ async def queries(t: Target, owner: str, contacts: list[str], *, repeats: int, w
             sizes: set[int] = set()
             errors: dict[str, int] = {}
             walk_20th.clear()
+            cpu0 = cpu_seconds(t.pid)
             for i in range(n):
                 try:
                     out = await fn(i)
@@ -509,7 +510,9 @@ async def queries(t: Target, owner: str, contacts: list[str], *, repeats: int, w
                 for p in out if isinstance(out, list) else [out]:
                     latencies.append(p.latency)
                     sizes.add(len(p.ids))
-            entry = {"desc": desc, **latency_summary(latencies), "items_per_page": sorted(sizes)[:6]}
+            server_cpu = cpu_seconds(t.pid) - cpu0
+            entry = {"desc": desc, **latency_summary(latencies), "items_per_page": sorted(sizes)[:6],
+                     "server_cpu_ms_per_query": round(1000 * server_cpu / max(1, len(latencies)), 3)}
             if errors:
                 entry["errors"] = errors
             results[name] = entry

@@ -120,13 +120,19 @@ async def test_dsc_08_retract_advertised_without_tombstone(tmp_path: Path) -> No
     await server.stop()
 
 
-async def test_dsc_09_domain_does_not_list_mam(tmp_path: Path) -> None:
-    # Our choice, against the checklist's REC: the domain answers no MAM query (MAM-07), so
-    # advertising urn:xmpp:mam:2 there would send clients that look there to a dead end.
+async def test_dsc_09_domain_lists_mam(tmp_path: Path) -> None:
+    # As the checklist recommends (ejabberd, MongooseIM): some clients look for the feature on
+    # the domain only (Profanity 0.13; see tests/integration/test_profanity_mam.py). The
+    # archive itself stays on the account: a query to the domain is refused (MAM-07).
     server = await start_server(tmp_path, MODULES)
     alice = await login(server, "alice@localhost/a")
     found = await features(server, alice, "localhost")
-    assert not {f for f in found if f.startswith("urn:xmpp:mam:")}, found
+    assert "urn:xmpp:mam:2" in found
+    assert "urn:xmpp:mam:2#extended" not in found  # what the domain itself does not do
+    reply = await iq(
+        server, alice, "<iq type='set' id='q' to='localhost'><query xmlns='urn:xmpp:mam:2'/></iq>"
+    )
+    assert error_of(reply) == ("cancel", "service-unavailable")
     await server.stop()
 
 

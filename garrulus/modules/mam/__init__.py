@@ -96,6 +96,10 @@ async def setup(module: ModuleContext) -> Archiver:
     handlers = QueryHandlers(module, prefs, codec)
 
     module.add_account_feature(ns.MAM)
+    # DSC-09: the domain lists it too (as ejabberd and MongooseIM do), because some clients
+    # look only there (Profanity 0.13 asks the domain, never the account); queries still go to
+    # the account, the domain answers none (MAM-07).
+    module.add_feature(ns.MAM)
     module.add_account_feature(ns.MAM_EXTENDED)
     module.add_account_feature(ns.SID)
     # XEP-0424: retractions are always archived (policy, ARC-26), which is what this feature
