@@ -32,48 +32,98 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "same sitting. Prints one JSON object (medians and garrulus/prosody ratios).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ap.add_argument("--quick", action="store_true",
-                    help="archives of 10k/100k, 1 throughput run, 100 query repeats (~8 min)")
-    ap.add_argument("--servers", default="garrulus,prosody",
-                    help="which servers, in order; prosody is skipped when it is not installed")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="subset of " + ",".join(WORKLOADS))
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="archives of 10k/100k, 1 throughput run, 100 query repeats (~8 min)",
+    )
+    ap.add_argument(
+        "--servers",
+        default="garrulus,prosody",
+        help="which servers, in order; prosody is skipped when it is not installed",
+    )
+    ap.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help="subset of " + ",".join(WORKLOADS)
+    )
     ap.add_argument("--out", type=Path, help="also write the JSON object to this file")
-    ap.add_argument("--sizes", default=None, help="archive sizes for the query workload "
-                    "(default 100000,1000000; --quick: 10000,100000)")
+    ap.add_argument(
+        "--sizes",
+        default=None,
+        help="archive sizes for the query workload (default 100000,1000000; --quick: 10000,100000)",
+    )
     ap.add_argument("--pairs", type=int, default=50, help="throughput: sender/receiver pairs")
     ap.add_argument("--messages", type=int, default=500, help="throughput: messages per sender (K)")
-    ap.add_argument("--window", type=int, default=20, help="throughput: undelivered messages per sender")
-    ap.add_argument("--runs", type=int, default=None,
-                    help="throughput runs per server, each on a fresh process (default 3; --quick 1)")
+    ap.add_argument(
+        "--window", type=int, default=20, help="throughput: undelivered messages per sender"
+    )
+    ap.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="throughput runs per server, each on a fresh process (default 3; --quick 1)",
+    )
     ap.add_argument("--body-size", type=int, default=100, help="chat body bytes")
-    ap.add_argument("--verify-pairs", type=int, default=4, help="throughput: pairs whose archives are counted")
+    ap.add_argument(
+        "--verify-pairs", type=int, default=4, help="throughput: pairs whose archives are counted"
+    )
     ap.add_argument("--sessions", type=int, default=2000, help="memory: idle sessions")
-    ap.add_argument("--repeats", type=int, default=None, help="queries per type (default 200; --quick 100)")
+    ap.add_argument(
+        "--repeats", type=int, default=None, help="queries per type (default 200; --quick 100)"
+    )
     ap.add_argument("--warmup", type=int, default=20, help="warm-up queries per type")
     ap.add_argument("--page", type=int, default=50, help="MAM page size (<max/>)")
-    ap.add_argument("--walk-pages", type=int, default=20, help="pages walked back with <before>id</before>")
+    ap.add_argument(
+        "--walk-pages", type=int, default=20, help="pages walked back with <before>id</before>"
+    )
     ap.add_argument("--contacts", type=int, default=100, help="contacts per archive (1%% each)")
-    ap.add_argument("--garrulus-fill", choices=("auto", "server", "direct"), default="auto",
-                    help="how Garrulus archives are filled: through the server, directly through "
-                    "Garrulus's storage API, or through the server when the predicted time fits "
-                    "--fill-budget")
-    ap.add_argument("--fill-budget", type=float, default=900.0,
-                    help="auto: longest through-the-server fill of one archive, in seconds")
-    ap.add_argument("--prosody-server-fill-max", type=int, default=0,
-                    help="Prosody archives up to this size are filled through the server; larger "
-                    "ones are bulk-inserted into its SQLite table (it archives ~450 msg/s)")
-    ap.add_argument("--prefill-rate", type=float, default=500.0,
-                    help="direct fills: timestamps are spread at this many messages per second (at most "
-                    "size/1000, so that one second holds no more than 0.1 %% of the archive)")
-    ap.add_argument("--prosody-nagle", choices=("off", "on"), default="off",
-                    help="off: Prosody with network_settings.nagle=false (TCP_NODELAY, as Garrulus "
-                    "does), so query latency is the server's work; on: Prosody 0.12's default, "
-                    "which adds a ~40 ms delayed-ACK stall to multi-write MAM replies")
-    ap.add_argument("--mech", choices=("SCRAM-SHA-1", "PLAIN"), default="SCRAM-SHA-1",
-                    help="SASL mechanism, the same for both servers")
-    ap.add_argument("--profile", action="store_true",
-                    help="after the measured throughput runs, one more Garrulus run under py-spy; "
-                    "adds where the time goes (own time per function, per thread) to the JSON")
+    ap.add_argument(
+        "--garrulus-fill",
+        choices=("auto", "server", "direct"),
+        default="auto",
+        help="how Garrulus archives are filled: through the server, directly through "
+        "Garrulus's storage API, or through the server when the predicted time fits "
+        "--fill-budget",
+    )
+    ap.add_argument(
+        "--fill-budget",
+        type=float,
+        default=900.0,
+        help="auto: longest through-the-server fill of one archive, in seconds",
+    )
+    ap.add_argument(
+        "--prosody-server-fill-max",
+        type=int,
+        default=0,
+        help="Prosody archives up to this size are filled through the server; larger "
+        "ones are bulk-inserted into its SQLite table (it archives ~450 msg/s)",
+    )
+    ap.add_argument(
+        "--prefill-rate",
+        type=float,
+        default=500.0,
+        help="direct fills: timestamps are spread at this many messages per second (at most "
+        "size/1000, so that one second holds no more than 0.1 %% of the archive)",
+    )
+    ap.add_argument(
+        "--prosody-nagle",
+        choices=("off", "on"),
+        default="off",
+        help="off: Prosody with network_settings.nagle=false (TCP_NODELAY, as Garrulus "
+        "does), so query latency is the server's work; on: Prosody 0.12's default, "
+        "which adds a ~40 ms delayed-ACK stall to multi-write MAM replies",
+    )
+    ap.add_argument(
+        "--mech",
+        choices=("SCRAM-SHA-1", "PLAIN"),
+        default="SCRAM-SHA-1",
+        help="SASL mechanism, the same for both servers",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the measured throughput runs, one more Garrulus run under py-spy; "
+        "adds where the time goes (own time per function, per thread) to the JSON",
+    )
     ap.add_argument("--profile-messages", type=int, default=600, help="K of the profiled run")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--domain", default="bench.local")
@@ -82,16 +132,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--prosody-port", type=int, default=35223)
     ap.add_argument("--server-cpu", type=int, default=1, help="CPU the servers are pinned to")
     ap.add_argument("--bench-cpu", type=int, default=0, help="CPU this client is pinned to")
-    ap.add_argument("--prosody-scripts", type=Path, default=SHARED_PROSODY,
-                    help="folder with Prosody's start.sh, stop.sh and prosody.cfg.lua")
+    ap.add_argument(
+        "--prosody-scripts",
+        type=Path,
+        default=SHARED_PROSODY,
+        help="folder with Prosody's start.sh, stop.sh and prosody.cfg.lua",
+    )
     ap.add_argument("--workdir", type=Path, help="state directory (default: a new temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the state directory afterwards")
-    ap.add_argument("--quiet-wait", type=float, default=20.0,
-                    help="before each measurement wait up to this long for the machine to be quiet")
-    ap.add_argument("--quiet-threshold", type=float, default=0.3,
-                    help="'quiet' = other processes use at most this many cores")
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=20.0,
+        help="before each measurement wait up to this long for the machine to be quiet",
+    )
+    ap.add_argument(
+        "--quiet-threshold",
+        type=float,
+        default=0.3,
+        help="'quiet' = other processes use at most this many cores",
+    )
     args = ap.parse_args(argv)
-    args.sizes = [int(s) for s in (args.sizes or ("10000,100000" if args.quick else "100000,1000000")).split(",")]
+    args.sizes = [
+        int(s)
+        for s in (args.sizes or ("10000,100000" if args.quick else "100000,1000000")).split(",")
+    ]
     args.runs = args.runs or (1 if args.quick else 3)
     args.repeats = args.repeats or (100 if args.quick else 200)
     args.servers = [s for s in args.servers.split(",") if s]
@@ -129,10 +194,18 @@ class Runner:
     def make(self, name: str):
         a = self.args
         if name == "garrulus":
-            return GarrulusServer(self.workdir / "garrulus", a.host, a.garrulus_port, a.domain,
-                                  a.server_cpu)
-        return ProsodyServer(a.prosody_scripts, self.workdir / "prosody", a.host, a.prosody_port,
-                             a.domain, a.server_cpu, nagle=a.prosody_nagle == "on")
+            return GarrulusServer(
+                self.workdir / "garrulus", a.host, a.garrulus_port, a.domain, a.server_cpu
+            )
+        return ProsodyServer(
+            a.prosody_scripts,
+            self.workdir / "prosody",
+            a.host,
+            a.prosody_port,
+            a.domain,
+            a.server_cpu,
+            nagle=a.prosody_nagle == "on",
+        )
 
     async def run_server(self, name: str) -> dict[str, Any]:
         a = self.args
@@ -146,8 +219,12 @@ class Runner:
         try:
             out["server"] = server.describe()
             self.log(f"{name}: registering accounts (pid {server.pid})")
-            names = self.users + self.contacts + list(self.owners.values()) + [
-                prefill.TPL_OWNER, prefill.TPL_CONTACT]
+            names = (
+                self.users
+                + self.contacts
+                + list(self.owners.values())
+                + [prefill.TPL_OWNER, prefill.TPL_CONTACT]
+            )
             out["accounts"] = await wl.register_accounts(self.target(server), names)
             if "memory" in a.workloads:
                 server.restart()
@@ -160,7 +237,9 @@ class Runner:
             if "queries" in a.workloads:
                 out["archives"] = await self.archives(server, name, out)
             out["server"]["process_starts"] = server.starts
-            out["server"]["modules_enabled"] = getattr(server, "modules", None) or out["server"].get("modules_enabled")
+            out["server"]["modules_enabled"] = getattr(server, "modules", None) or out[
+                "server"
+            ].get("modules_enabled")
             if name == "garrulus":
                 out["server"]["modules_note"] = server.modules_note
                 out["server"]["source_hashes_at_starts"] = sorted(server.source_hashes)
@@ -177,19 +256,32 @@ class Runner:
             server.restart()
             noise = self.quiet(server)
             self.log(f"{name}: throughput run {r + 1}/{a.runs}")
-            res = await wl.throughput(self.target(server), senders, receivers,
-                                      per_sender=a.messages, window=a.window,
-                                      body_size=a.body_size, verify_pairs=a.verify_pairs,
-                                      timeout=1800)
+            res = await wl.throughput(
+                self.target(server),
+                senders,
+                receivers,
+                per_sender=a.messages,
+                window=a.window,
+                body_size=a.body_size,
+                verify_pairs=a.verify_pairs,
+                timeout=1800,
+            )
             res["quiet_wait"] = noise
             runs.append(res)
-            self.log(f"{name}:   {res['msgs_per_s']} msg/s, {res['server_cpu_us_per_msg']} us CPU/msg,"
-                     f" archive_ok={res['archive_ok']}")
+            self.log(
+                f"{name}:   {res['msgs_per_s']} msg/s, {res['server_cpu_us_per_msg']} us CPU/msg,"
+                f" archive_ok={res['archive_ok']}"
+            )
         summary = {
             "msgs_per_s": median([r["msgs_per_s"] for r in runs]),
-            "msgs_per_s_min_max": [min(r["msgs_per_s"] for r in runs), max(r["msgs_per_s"] for r in runs)],
+            "msgs_per_s_min_max": [
+                min(r["msgs_per_s"] for r in runs),
+                max(r["msgs_per_s"] for r in runs),
+            ],
             "server_cpu_us_per_msg": median([r["server_cpu_us_per_msg"] for r in runs]),
-            "server_busy_pct_of_core": median([r["cpu"].get("server_busy_pct_of_core") for r in runs]),
+            "server_busy_pct_of_core": median(
+                [r["cpu"].get("server_busy_pct_of_core") for r in runs]
+            ),
             "archive_ok_all_runs": all(r["archive_ok"] for r in runs),
             "runs": len(runs),
         }
@@ -209,21 +301,30 @@ class Runner:
         spy = profiler.start(server.pid, raw)
         spy_gil = profiler.start(server.pid, raw_gil, gil=True)
         await asyncio.sleep(1.0)
-        res = await wl.throughput(self.target(server), senders, receivers,
-                                  per_sender=a.profile_messages, window=a.window,
-                                  body_size=a.body_size, verify_pairs=2, timeout=1800)
+        res = await wl.throughput(
+            self.target(server),
+            senders,
+            receivers,
+            per_sender=a.profile_messages,
+            window=a.window,
+            body_size=a.body_size,
+            verify_pairs=2,
+            timeout=1800,
+        )
         err = profiler.stop(spy)
         err_gil = profiler.stop(spy_gil)
         if not raw.exists():
             return {"error": err}
         summary = profiler.summarise(raw)
         summary["raw_file"] = str(raw)
-        summary["note"] = ("py-spy --nonblocking at 200 Hz over login + the run; threads are "
-                           "sampled while not idle (a thread waiting to re-take the GIL after a "
-                           "system call counts, in the frame that made the call); own time = the "
-                           "innermost Python frame (time in C, e.g. SQLite, counts to the Python "
-                           "function that called it). gil_holder: the same, --gil, i.e. only the "
-                           "thread holding the GIL: where the interpreter's time goes")
+        summary["note"] = (
+            "py-spy --nonblocking at 200 Hz over login + the run; threads are "
+            "sampled while not idle (a thread waiting to re-take the GIL after a "
+            "system call counts, in the frame that made the call); own time = the "
+            "innermost Python frame (time in C, e.g. SQLite, counts to the Python "
+            "function that called it). gil_holder: the same, --gil, i.e. only the "
+            "thread holding the GIL: where the interpreter's time goes"
+        )
         if raw_gil.exists():
             summary["gil_holder"] = profiler.summarise(raw_gil)
         else:
@@ -255,12 +356,15 @@ class Runner:
                 continue
             self.log(f"{name}: filling {self.owners[size]} to {size} through the server")
             noise = self.quiet(server)
-            fills[size] = await wl.fill(t, self.owners[size], self.contacts, size,
-                                        lane_window=10, body_size=a.body_size)
+            fills[size] = await wl.fill(
+                t, self.owners[size], self.contacts, size, lane_window=10, body_size=a.body_size
+            )
             fills[size]["quiet_wait"] = noise
             rate = fills[size]["msgs_per_s"] or rate
-            self.log(f"{name}:   {fills[size]['msgs_per_s']} msg/s, "
-                     f"{fills[size]['server_cpu_us_per_msg']} us CPU/msg")
+            self.log(
+                f"{name}:   {fills[size]['msgs_per_s']} msg/s, "
+                f"{fills[size]['server_cpu_us_per_msg']} us CPU/msg"
+            )
         if direct:
             await prefill.capture_templates(t, a.body_size)
             server.stop()
@@ -271,28 +375,48 @@ class Runner:
                 rate_tl = min(a.prefill_rate, size / 1000)
                 if name == "garrulus":
                     fills[size] = await prefill.garrulus_prefill(
-                        server.db_path, a.domain, self.owners[size], self.contacts, size, rate_tl)
+                        server.db_path, a.domain, self.owners[size], self.contacts, size, rate_tl
+                    )
                 else:
                     fills[size] = await asyncio.to_thread(
-                        prefill.prosody_prefill, server.db_path, a.domain, self.owners[size],
-                        self.contacts, size, rate_tl)
+                        prefill.prosody_prefill,
+                        server.db_path,
+                        a.domain,
+                        self.owners[size],
+                        self.contacts,
+                        size,
+                        rate_tl,
+                    )
                 if name == "garrulus" and rate:
                     fills[size]["through_server_rate_msgs_per_s"] = rate
-                    fills[size]["why"] = (f"predicted {size / rate:.0f} s through the server > "
-                                          f"--fill-budget {a.fill_budget:.0f} s")
+                    fills[size]["why"] = (
+                        f"predicted {size / rate:.0f} s through the server > "
+                        f"--fill-budget {a.fill_budget:.0f} s"
+                    )
         server.restart()  # queries on a fresh process
         result: dict[str, Any] = {}
         for size in a.sizes:
             noise = self.quiet(server)
             self.log(f"{name}: queries on {self.owners[size]} ({size})")
-            q = await wl.queries(self.target(server), self.owners[size],
-                                 self.contacts, repeats=a.repeats, warmup=a.warmup, page=a.page,
-                                 walk_pages=a.walk_pages, sparse_repeats=min(a.repeats, 50))
+            q = await wl.queries(
+                self.target(server),
+                self.owners[size],
+                self.contacts,
+                repeats=a.repeats,
+                warmup=a.warmup,
+                page=a.page,
+                walk_pages=a.walk_pages,
+                sparse_repeats=min(a.repeats, 50),
+            )
             q["quiet_wait"] = noise
             result[str(size)] = {"fill": fills[size], **q}
-            self.log(f"{name}:   " + ", ".join(f"{k} {v.get('p50_ms')}" for k, v in q["queries"].items()))
+            self.log(
+                f"{name}:   " + ", ".join(f"{k} {v.get('p50_ms')}" for k, v in q["queries"].items())
+            )
         if server.db_path.exists():
-            result["db_bytes"] = sum(p.stat().st_size for p in server.db_path.parent.glob(server.db_path.name + "*"))
+            result["db_bytes"] = sum(
+                p.stat().st_size for p in server.db_path.parent.glob(server.db_path.name + "*")
+            )
         return result
 
 
@@ -301,9 +425,16 @@ def ratios(g: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
     if "throughput" in g and "throughput" in p:
         gt, pt = g["throughput"]["median"], p["throughput"]["median"]
         out["throughput_msgs_per_s"] = ratio(gt["msgs_per_s"], pt["msgs_per_s"])
-        out["server_cpu_us_per_msg"] = ratio(gt["server_cpu_us_per_msg"], pt["server_cpu_us_per_msg"])
+        out["server_cpu_us_per_msg"] = ratio(
+            gt["server_cpu_us_per_msg"], pt["server_cpu_us_per_msg"]
+        )
     if "memory" in g and "memory" in p:
-        for k in ("rss_idle_kb", "rss_with_sessions_kb", "per_session_kb", "server_cpu_ms_per_login"):
+        for k in (
+            "rss_idle_kb",
+            "rss_with_sessions_kb",
+            "per_session_kb",
+            "server_cpu_ms_per_login",
+        ):
             out[f"memory_{k}"] = ratio(g["memory"][k], p["memory"][k])
     if "archives" in g and "archives" in p:
         q: dict[str, Any] = {}
@@ -315,7 +446,9 @@ def ratios(g: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
             for qname, gq in ga["queries"].items():
                 pq = pa["queries"].get(qname)
                 if pq:
-                    per[qname] = {k: ratio(gq.get(k), pq.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms")}
+                    per[qname] = {
+                        k: ratio(gq.get(k), pq.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms")
+                    }
             q[size] = per
         out["query_latency"] = q
     return out
@@ -324,19 +457,26 @@ def ratios(g: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
 def targets(g: dict[str, Any], r: dict[str, Any], sizes: list[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if r.get("throughput_msgs_per_s") is not None:
-        out["throughput_at_least_20x_prosody"] = {"ratio": r["throughput_msgs_per_s"],
-                                                  "met": r["throughput_msgs_per_s"] >= 20}
+        out["throughput_at_least_20x_prosody"] = {
+            "ratio": r["throughput_msgs_per_s"],
+            "met": r["throughput_msgs_per_s"] >= 20,
+        }
     if "archives" in g:
         big, small = str(max(sizes)), str(min(sizes))
         qb = g["archives"][big]["queries"]
         qs = g["archives"][small]["queries"]
-        slow = {k: v["p50_ms"] for k, v in qb.items() if v.get("p50_ms") is None or v["p50_ms"] >= 5}
+        slow = {
+            k: v["p50_ms"] for k, v in qb.items() if v.get("p50_ms") is None or v["p50_ms"] >= 5
+        }
         out[f"every_query_p50_under_5ms_at_{big}"] = {"met": not slow, "failing": slow}
         growth = {k: ratio(qb[k].get("p50_ms"), qs[k].get("p50_ms"), 2) for k in qb if k in qs}
         worse = {k: v for k, v in growth.items() if v is None or v > 1.15}
         out[f"no_query_slower_at_{big}_than_{small}"] = {
-            "p50_ratio_big_over_small": growth, "met": not worse, "failing": worse,
-            "tolerance": "15% (the machine is shared; see each run's cpu block)"}
+            "p50_ratio_big_over_small": growth,
+            "met": not worse,
+            "failing": worse,
+            "tolerance": "15% (the machine is shared; see each run's cpu block)",
+        }
     if "memory" in g:
         kb = g["memory"]["per_session_kb"]
         out["idle_session_under_35kb"] = {"per_session_kb": kb, "met": kb < 35}
@@ -349,7 +489,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     workdir.chmod(0o755)
     runner = Runner(args, workdir)
     result: dict[str, Any] = {
-        "bench": "garrulus bench/run.py", "bench_version": __version__,
+        "bench": "garrulus bench/run.py",
+        "bench_version": __version__,
         "time_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": procstat.machine(),
         "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

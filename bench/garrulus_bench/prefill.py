@@ -39,10 +39,19 @@ BLOCK = 25
 
 async def capture_templates(t: Target, body_size: int) -> None:
     """Exchange one message each way between the template accounts (already registered)."""
-    owner = await logged_in(t.host, t.port, t.domain, TPL_OWNER, t.password, mech=t.mech,
-                            resource="fill", presence=True)
-    contact = await logged_in(t.host, t.port, t.domain, TPL_CONTACT, t.password, mech=t.mech,
-                              resource="fill", presence=True)
+    owner = await logged_in(
+        t.host, t.port, t.domain, TPL_OWNER, t.password, mech=t.mech, resource="fill", presence=True
+    )
+    contact = await logged_in(
+        t.host,
+        t.port,
+        t.domain,
+        TPL_CONTACT,
+        t.password,
+        mech=t.mech,
+        resource="fill",
+        presence=True,
+    )
     got: list[str] = []
     done = asyncio.get_running_loop().create_future()
 
@@ -53,8 +62,12 @@ async def capture_templates(t: Target, body_size: int) -> None:
 
     owner.on_message = contact.on_message = on_message
     body = chat_body(body_size, "prefill")
-    contact.send(f"<message type='chat' to='{t.bare(TPL_OWNER)}' id='{TPL_IN}'><body>{body}</body></message>")
-    owner.send(f"<message type='chat' to='{t.bare(TPL_CONTACT)}' id='{TPL_OUT}'><body>{body}</body></message>")
+    contact.send(
+        f"<message type='chat' to='{t.bare(TPL_OWNER)}' id='{TPL_IN}'><body>{body}</body></message>"
+    )
+    owner.send(
+        f"<message type='chat' to='{t.bare(TPL_CONTACT)}' id='{TPL_OUT}'><body>{body}</body></message>"
+    )
     await asyncio.wait_for(done, 30)
     await owner.ping()
     await contact.ping()
@@ -70,21 +83,27 @@ def _plan(n: int, contacts: int):
 
 
 def _subst(text: str, owner: str, contact: str, msg_id: str, tpl_id: str) -> str:
-    return (text.replace(TPL_OWNER + "@", owner + "@").replace(TPL_CONTACT + "@", contact + "@")
-            .replace(tpl_id, msg_id))
+    return (
+        text.replace(TPL_OWNER + "@", owner + "@")
+        .replace(TPL_CONTACT + "@", contact + "@")
+        .replace(tpl_id, msg_id)
+    )
 
 
 # ------------------------------------------------------------------------------ Prosody
 
 
-def prosody_prefill(db_path: Path, domain: str, owner: str, contacts: list[str], n: int,
-                    rate: float) -> dict[str, Any]:
+def prosody_prefill(
+    db_path: Path, domain: str, owner: str, contacts: list[str], n: int, rate: float
+) -> dict[str, Any]:
     t_start = time.perf_counter()
     con = sqlite3.connect(db_path, isolation_level=None)
     con.execute("PRAGMA cache_size = -1000000")
     rows = con.execute(
         'SELECT "user", "with", "type", "value" FROM "prosodyarchive" WHERE "host" = ? AND '
-        '"user" IN (?, ?) ORDER BY "sort_id"', (domain, TPL_OWNER, TPL_CONTACT)).fetchall()
+        '"user" IN (?, ?) ORDER BY "sort_id"',
+        (domain, TPL_OWNER, TPL_CONTACT),
+    ).fetchall()
     tpl: dict[tuple[str, str], tuple[str, str]] = {}
     for user, _with, typ, value in rows:
         kind = TPL_IN if TPL_IN in value else TPL_OUT
@@ -94,8 +113,10 @@ def prosody_prefill(db_path: Path, domain: str, owner: str, contacts: list[str],
     owner_jid = f"{owner}@{domain}"
     end = int(time.time()) - 120
     begin = end - n / rate
-    insert = ('INSERT INTO "prosodyarchive" ("host", "user", "store", "when", "with", "key", '
-              '"type", "value") VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+    insert = (
+        'INSERT INTO "prosodyarchive" ("host", "user", "store", "when", "with", "key", '
+        '"type", "value") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+    )
 
     def gen():
         for i, lane, inbound in _plan(n, len(contacts)):
@@ -104,45 +125,82 @@ def prosody_prefill(db_path: Path, domain: str, owner: str, contacts: list[str],
             kind = TPL_IN if inbound else TPL_OUT
             msg_id = f"pf{i}"
             typ, value = tpl[(kind, TPL_OWNER)]
-            yield (domain, owner, "archive", when, f"{contact}@{domain}", str(uuid.uuid4()), typ,
-                   _subst(value, owner, contact, msg_id, kind))
+            yield (
+                domain,
+                owner,
+                "archive",
+                when,
+                f"{contact}@{domain}",
+                str(uuid.uuid4()),
+                typ,
+                _subst(value, owner, contact, msg_id, kind),
+            )
             typ, value = tpl[(kind, TPL_CONTACT)]
-            yield (domain, contact, "archive", when, owner_jid, str(uuid.uuid4()), typ,
-                   _subst(value, owner, contact, msg_id, kind))
+            yield (
+                domain,
+                contact,
+                "archive",
+                when,
+                owner_jid,
+                str(uuid.uuid4()),
+                typ,
+                _subst(value, owner, contact, msg_id, kind),
+            )
 
     con.execute("BEGIN")
     con.executemany(insert, gen())
     con.execute("COMMIT")
-    count = con.execute('SELECT COUNT(*) FROM "prosodyarchive" WHERE "host" = ? AND "user" = ? '
-                        'AND "store" = ?', (domain, owner, "archive")).fetchone()[0]
+    count = con.execute(
+        'SELECT COUNT(*) FROM "prosodyarchive" WHERE "host" = ? AND "user" = ? AND "store" = ?',
+        (domain, owner, "archive"),
+    ).fetchone()[0]
     con.close()
     pw = pwd.getpwnam("prosody")
     for path in db_path.parent.iterdir():
         os.chown(path, pw.pw_uid, pw.pw_gid)
     seconds = time.perf_counter() - t_start
-    return {"method": "direct (bulk insert into prosodyarchive, Prosody stopped)", "owner": owner,
-            "messages": n, "rows_inserted": 2 * n, "owner_rows_after": count,
-            "seconds": round(seconds, 1), "rows_per_s": round(2 * n / seconds),
-            "timestamps": {"from": datetime.fromtimestamp(begin, timezone.utc).isoformat(),
-                           "to": datetime.fromtimestamp(end, timezone.utc).isoformat(),
-                           "msgs_per_s_of_timeline": rate},
-            "template_value_example": tpl[(TPL_IN, TPL_OWNER)][1]}
+    return {
+        "method": "direct (bulk insert into prosodyarchive, Prosody stopped)",
+        "owner": owner,
+        "messages": n,
+        "rows_inserted": 2 * n,
+        "owner_rows_after": count,
+        "seconds": round(seconds, 1),
+        "rows_per_s": round(2 * n / seconds),
+        "timestamps": {
+            "from": datetime.fromtimestamp(begin, timezone.utc).isoformat(),
+            "to": datetime.fromtimestamp(end, timezone.utc).isoformat(),
+            "msgs_per_s_of_timeline": rate,
+        },
+        "template_value_example": tpl[(TPL_IN, TPL_OWNER)][1],
+    }
 
 
 # ------------------------------------------------------------------------------ Garrulus
 
 
-async def garrulus_prefill(db_path: Path, domain: str, owner: str, contacts: list[str], n: int,
-                           rate: float) -> dict[str, Any]:
+async def garrulus_prefill(
+    db_path: Path, domain: str, owner: str, contacts: list[str], n: int, rate: float
+) -> dict[str, Any]:
     from garrulus.storage.api import Direction, NewArchiveItem
     from garrulus.storage.manager import open_storage
 
     t_start = time.perf_counter()
     con = sqlite3.connect(db_path)
-    cols = ("owner", "peer", "peer_resource", "direction", "msg_type", "stanza", "body",
-            "dedup_key")
-    rows = con.execute(f"SELECT {', '.join(cols)} FROM archive WHERE owner IN (?, ?) ORDER BY id",
-                       (f"{TPL_OWNER}@{domain}", f"{TPL_CONTACT}@{domain}")).fetchall()
+    cols = (
+        "owner",
+        "peer",
+        "peer_resource",
+        "direction",
+        "msg_type",
+        "stanza",
+        "body",
+        "dedup_key",
+    )
+    rows = con.execute(
+        f"SELECT {', '.join(cols)} FROM archive WHERE owner IN (?, ?) ORDER BY id",
+        (f"{TPL_OWNER}@{domain}", f"{TPL_CONTACT}@{domain}"),
+    ).fetchall()
     con.close()
     tpl: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
@@ -156,14 +214,23 @@ async def garrulus_prefill(db_path: Path, domain: str, owner: str, contacts: lis
     end = datetime.now(timezone.utc) - timedelta(seconds=120)
     begin = end - timedelta(seconds=n / rate)
 
-    def item(r: dict[str, Any], who: str, contact: str, msg_id: str, kind: str,
-             when: datetime) -> NewArchiveItem:
+    def item(
+        r: dict[str, Any], who: str, contact: str, msg_id: str, kind: str, when: datetime
+    ) -> NewArchiveItem:
         def s(v: str | None) -> str | None:
             return None if v is None else _subst(v, owner, contact, msg_id, kind)
-        return NewArchiveItem(owner=s(r["owner"]), peer=s(r["peer"]),
-                              peer_resource=r["peer_resource"], direction=Direction(r["direction"]),
-                              when=when, stanza=s(r["stanza"]), body=r["body"],
-                              msg_type=r["msg_type"], dedup_key=s(r["dedup_key"]))
+
+        return NewArchiveItem(
+            owner=s(r["owner"]),
+            peer=s(r["peer"]),
+            peer_resource=r["peer_resource"],
+            direction=Direction(r["direction"]),
+            when=when,
+            stanza=s(r["stanza"]),
+            body=r["body"],
+            msg_type=r["msg_type"],
+            dedup_key=s(r["dedup_key"]),
+        )
 
     try:
         batch: list[NewArchiveItem] = []
@@ -182,8 +249,16 @@ async def garrulus_prefill(db_path: Path, domain: str, owner: str, contacts: lis
     finally:
         await stores.close()
     seconds = time.perf_counter() - t_start
-    return {"method": "direct (Garrulus storage API append_many, server stopped)", "owner": owner,
-            "messages": n, "rows_inserted": 2 * n, "seconds": round(seconds, 1),
-            "rows_per_s": round(2 * n / seconds),
-            "timestamps": {"from": begin.isoformat(), "to": end.isoformat(),
-                           "msgs_per_s_of_timeline": rate}}
+    return {
+        "method": "direct (Garrulus storage API append_many, server stopped)",
+        "owner": owner,
+        "messages": n,
+        "rows_inserted": 2 * n,
+        "seconds": round(seconds, 1),
+        "rows_per_s": round(2 * n / seconds),
+        "timestamps": {
+            "from": begin.isoformat(),
+            "to": end.isoformat(),
+            "msgs_per_s_of_timeline": rate,
+        },
+    }

@@ -102,10 +102,18 @@ class CpuWindow:
             out["other_cores_avg"] = round(out["other_cpu_s"] / wall, 3) if wall else None
             threads1 = thread_cpu_seconds(self.server_pid)
             main = threads1.get(self.server_pid, 0.0) - self.threads0.get(self.server_pid, 0.0)
-            rest = sorted((round(v - self.threads0.get(k, 0.0), 3) for k, v in threads1.items()
-                           if k != self.server_pid), reverse=True)
-            out["server_cpu_by_thread_s"] = {"main (event loop)": round(main, 3),
-                                             "other threads, busiest first": rest[:6]}
+            rest = sorted(
+                (
+                    round(v - self.threads0.get(k, 0.0), 3)
+                    for k, v in threads1.items()
+                    if k != self.server_pid
+                ),
+                reverse=True,
+            )
+            out["server_cpu_by_thread_s"] = {
+                "main (event loop)": round(main, 3),
+                "other threads, busiest first": rest[:6],
+            }
         out["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         return out
 
@@ -122,11 +130,17 @@ def wait_until_quiet(max_wait: float, threshold_cores: float, exclude_pids: list
         time.sleep(1.0)
         cpus1 = _per_cpu()
         busy = sum(_busy(cpus0[n], cpus1[n])[0] for n in cpus1) / TICKS
-        other = busy - (sum(os.times()[:2]) - own0) - (sum(_safe_cpu(p) for p in exclude_pids) - ex0)
+        other = (
+            busy - (sum(os.times()[:2]) - own0) - (sum(_safe_cpu(p) for p in exclude_pids) - ex0)
+        )
         seen = round(max(0.0, other), 3)
         waited = time.monotonic() - start
         if seen <= threshold_cores or waited >= max_wait:
-            return {"waited_s": round(waited, 1), "other_cores": seen, "quiet": seen <= threshold_cores}
+            return {
+                "waited_s": round(waited, 1),
+                "other_cores": seen,
+                "quiet": seen <= threshold_cores,
+            }
 
 
 def _safe_cpu(pid: int) -> float:
@@ -148,5 +162,9 @@ def machine() -> dict:
         pass
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
-    return {"cpus": os.cpu_count(), "cpu_model": model, "mem_gib": round(mem_kb / 2**20, 1),
-            "kernel": os.uname().release}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "mem_gib": round(mem_kb / 2**20, 1),
+        "kernel": os.uname().release,
+    }

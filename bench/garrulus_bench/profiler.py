@@ -21,9 +21,23 @@ def available() -> bool:
 
 def start(pid: int, raw_out: Path, rate: int = 200, gil: bool = False) -> subprocess.Popen:
     return subprocess.Popen(
-        ["py-spy", "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-         "--output", str(raw_out), "--threads", "--nonblocking", *(["--gil"] if gil else [])],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--output",
+            str(raw_out),
+            "--threads",
+            "--nonblocking",
+            *(["--gil"] if gil else []),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -88,5 +102,7 @@ def summarise(raw: Path, top: int = 30) -> dict[str, Any]:
         "top_own_time_by_thread": by_thread_own,
         "by_thread_pct": {k: pct(v) for k, v in threads.most_common()},
         "top_own_time": [{"function": f, "own_pct": pct(n)} for f, n in own.most_common(top)],
-        "top_inclusive": [{"function": f, "incl_pct": pct(n)} for f, n in inclusive.most_common(top)],
+        "top_inclusive": [
+            {"function": f, "incl_pct": pct(n)} for f, n in inclusive.most_common(top)
+        ],
     }

@@ -60,8 +60,15 @@ def source_hash() -> str:
 class GarrulusServer:
     name = "garrulus"
 
-    def __init__(self, workdir: Path, host: str, port: int, domain: str, cpu: int,
-                 modules: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        host: str,
+        port: int,
+        domain: str,
+        cpu: int,
+        modules: list[str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.host, self.port, self.domain, self.cpu = host, port, domain, cpu
         self.modules = list(modules or FULL_MODULES)
@@ -111,8 +118,9 @@ class GarrulusServer:
 
     def check(self) -> dict:
         self.write_config()
-        done = subprocess.run(self._cli("check", str(self.config_path)), capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            self._cli("check", str(self.config_path)), capture_output=True, text=True, timeout=120
+        )
         return {"ok": done.returncode == 0, "output": (done.stdout + done.stderr).strip()}
 
     def _spawn(self) -> None:
@@ -121,8 +129,16 @@ class GarrulusServer:
         log = open(self.log_path, "ab")
         # taskset execs the interpreter, so the Popen pid is the server's pid.
         self.proc = subprocess.Popen(
-            ["taskset", "-c", str(self.cpu), *self._cli("serve", "--config", str(self.config_path))],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
+            [
+                "taskset",
+                "-c",
+                str(self.cpu),
+                *self._cli("serve", "--config", str(self.config_path)),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
         )
         log.close()
         if not wait_for_port(self.host, self.port, 120, alive=lambda: self.proc.poll() is None):
@@ -174,23 +190,50 @@ class GarrulusServer:
             version = pkg_version("garrulus")
         except Exception:
             pass
-        commit = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[2]), "rev-parse",
-                                 "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[2]), "status",
-                                "--porcelain", "--", "garrulus"], capture_output=True,
-                               text=True).stdout.strip()
-        return {"version": version, "commit": commit + ("+dirty" if dirty else ""),
-                "python": sys.version.split()[0], "config": self.config_text(),
-                "modules_enabled": self.modules, "modules_note": self.modules_note,
-                "source_hashes_at_starts": sorted(self.source_hashes),
-                "storage": "SQLite (sql, WAL, synchronous=NORMAL as Garrulus sets it)"}
+        commit = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parents[2]), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(Path(__file__).resolve().parents[2]),
+                "status",
+                "--porcelain",
+                "--",
+                "garrulus",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return {
+            "version": version,
+            "commit": commit + ("+dirty" if dirty else ""),
+            "python": sys.version.split()[0],
+            "config": self.config_text(),
+            "modules_enabled": self.modules,
+            "modules_note": self.modules_note,
+            "source_hashes_at_starts": sorted(self.source_hashes),
+            "storage": "SQLite (sql, WAL, synchronous=NORMAL as Garrulus sets it)",
+        }
 
 
 class ProsodyServer:
     name = "prosody"
 
-    def __init__(self, scripts: Path, run_dir: Path, host: str, port: int, domain: str, cpu: int,
-                 nagle: bool, loglevel: str = "warn") -> None:
+    def __init__(
+        self,
+        scripts: Path,
+        run_dir: Path,
+        host: str,
+        port: int,
+        domain: str,
+        cpu: int,
+        nagle: bool,
+        loglevel: str = "warn",
+    ) -> None:
         self.scripts = scripts
         self.run_dir = run_dir
         self.host, self.port, self.domain, self.cpu = host, port, domain, cpu
@@ -216,10 +259,17 @@ class ProsodyServer:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({"BENCH_RUN": str(self.run_dir), "BENCH_C2S_PORT": str(self.port),
-                    "BENCH_DOMAIN": self.domain, "BENCH_CPU": str(self.cpu),
-                    "BENCH_LOGLEVEL": self.loglevel, "BENCH_NAGLE": "" if self.nagle else "0",
-                    "BENCH_TLS": ""})
+        env.update(
+            {
+                "BENCH_RUN": str(self.run_dir),
+                "BENCH_C2S_PORT": str(self.port),
+                "BENCH_DOMAIN": self.domain,
+                "BENCH_CPU": str(self.cpu),
+                "BENCH_LOGLEVEL": self.loglevel,
+                "BENCH_NAGLE": "" if self.nagle else "0",
+                "BENCH_TLS": "",
+            }
+        )
         return env
 
     def start(self, fresh: bool = False) -> None:
@@ -231,16 +281,22 @@ class ProsodyServer:
         args = [str(self.scripts / "start.sh")] + (["--fresh"] if fresh else [])
         done = subprocess.run(args, env=self.env(), capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
-            raise StartError(f"prosody start failed: {done.stderr.strip()} "
-                             f"{_tail(self.run_dir / 'prosody.log')}")
+            raise StartError(
+                f"prosody start failed: {done.stderr.strip()} {_tail(self.run_dir / 'prosody.log')}"
+            )
         self._pid = int(done.stdout.strip().splitlines()[-1])
         self.starts += 1
 
     def stop(self) -> None:
         if self._pid is None:
             return
-        subprocess.run([str(self.scripts / "stop.sh")], env=self.env(), capture_output=True,
-                       text=True, timeout=60)
+        subprocess.run(
+            [str(self.scripts / "stop.sh")],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         self._pid = None
 
     def restart(self) -> None:
@@ -248,14 +304,24 @@ class ProsodyServer:
         self.start()
 
     def describe(self) -> dict:
-        version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "prosody"],
-                                 capture_output=True, text=True).stdout.strip()
-        dbi = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "lua-dbi-sqlite3"],
-                             capture_output=True, text=True).stdout.strip()
-        return {"version": version, "lua_dbi_sqlite3": dbi,
-                "config": str(self.scripts / "prosody.cfg.lua"),
-                "env": {"BENCH_NAGLE": "" if self.nagle else "0", "BENCH_LOGLEVEL": self.loglevel,
-                        "BENCH_C2S_PORT": str(self.port), "BENCH_DOMAIN": self.domain},
-                "nagle": "on (Prosody 0.12 default)" if self.nagle else
-                         "off (network_settings.nagle = false, i.e. TCP_NODELAY, as Garrulus)",
-                "storage": "SQLite (sql, mod_storage_sql defaults: rollback journal)"}
+        version = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "prosody"], capture_output=True, text=True
+        ).stdout.strip()
+        dbi = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "lua-dbi-sqlite3"], capture_output=True, text=True
+        ).stdout.strip()
+        return {
+            "version": version,
+            "lua_dbi_sqlite3": dbi,
+            "config": str(self.scripts / "prosody.cfg.lua"),
+            "env": {
+                "BENCH_NAGLE": "" if self.nagle else "0",
+                "BENCH_LOGLEVEL": self.loglevel,
+                "BENCH_C2S_PORT": str(self.port),
+                "BENCH_DOMAIN": self.domain,
+            },
+            "nagle": "on (Prosody 0.12 default)"
+            if self.nagle
+            else "off (network_settings.nagle = false, i.e. TCP_NODELAY, as Garrulus)",
+            "storage": "SQLite (sql, mod_storage_sql defaults: rollback journal)",
+        }

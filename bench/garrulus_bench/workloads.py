@@ -57,14 +57,23 @@ def chat_body(size: int, tag: str) -> str:
     return x(text[:size])
 
 
-async def login_many(t: Target, names: list[str], *, presence: bool, concurrency: int = 50,
-                     resource: str = "bench") -> list[Client]:
+async def login_many(
+    t: Target, names: list[str], *, presence: bool, concurrency: int = 50, resource: str = "bench"
+) -> list[Client]:
     sem = asyncio.Semaphore(concurrency)
 
     async def one(name: str) -> Client:
         async with sem:
-            return await logged_in(t.host, t.port, t.domain, name, t.password, mech=t.mech,
-                                   resource=resource, presence=presence)
+            return await logged_in(
+                t.host,
+                t.port,
+                t.domain,
+                name,
+                t.password,
+                mech=t.mech,
+                resource=resource,
+                presence=presence,
+            )
 
     results = await asyncio.gather(*(one(n) for n in names), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
@@ -106,8 +115,12 @@ async def register_accounts(t: Target, names: list[str], concurrency: int = 20) 
     ok = outcome.get("created", 0) + outcome.get("conflict", 0)
     if ok != len(names):
         raise RuntimeError(f"registration failed: {outcome}")
-    return {"accounts": len(names), "outcome": outcome, "seconds": round(time.perf_counter() - t0, 2),
-            "server_cpu_ms_per_account": round(1000 * cpu.result["server_cpu_s"] / len(names), 2)}
+    return {
+        "accounts": len(names),
+        "outcome": outcome,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "server_cpu_ms_per_account": round(1000 * cpu.result["server_cpu_s"] / len(names), 2),
+    }
 
 
 # ------------------------------------------------------------------------------ memory
@@ -131,28 +144,46 @@ async def memory(t: Target, names: list[str], settle: float = 3.0) -> dict[str, 
     delta = loaded["VmRSS"] - idle["VmRSS"]
     n = len(names)
     return {
-        "sessions": n, "sessions_alive": alive, "presence_sent": True,
-        "rss_idle_kb": idle["VmRSS"], "rss_with_sessions_kb": loaded["VmRSS"],
-        "rss_after_close_kb": after["VmRSS"], "rss_delta_kb": delta,
-        "per_session_kb": round(delta / n, 2), "open_s": round(opened, 2),
+        "sessions": n,
+        "sessions_alive": alive,
+        "presence_sent": True,
+        "rss_idle_kb": idle["VmRSS"],
+        "rss_with_sessions_kb": loaded["VmRSS"],
+        "rss_after_close_kb": after["VmRSS"],
+        "rss_delta_kb": delta,
+        "per_session_kb": round(delta / n, 2),
+        "open_s": round(opened, 2),
         "server_cpu_ms_per_login": round(1000 * cpu.result["server_cpu_s"] / n, 3),
-        "status_idle": idle, "status_with_sessions": loaded, "cpu_during_logins": cpu.result,
+        "status_idle": idle,
+        "status_with_sessions": loaded,
+        "cpu_during_logins": cpu.result,
     }
 
 
 # ------------------------------------------------------------------------------ throughput
 
 
-async def throughput(t: Target, senders: list[str], receivers: list[str], *, per_sender: int,
-                     window: int, body_size: int, verify_pairs: int, timeout: float,
-                     settle: float = 1.0) -> dict[str, Any]:
+async def throughput(
+    t: Target,
+    senders: list[str],
+    receivers: list[str],
+    *,
+    per_sender: int,
+    window: int,
+    body_size: int,
+    verify_pairs: int,
+    timeout: float,
+    settle: float = 1.0,
+) -> dict[str, Any]:
     pairs = len(senders)
     t_login = time.perf_counter()
     clients = await login_many(t, senders + receivers, presence=True)
     t_login = time.perf_counter() - t_login
     out_c, in_c = clients[:pairs], clients[pairs:]
     await asyncio.gather(*(c.ping() for c in clients))
-    checked = sorted({round(i * (pairs - 1) / max(1, verify_pairs - 1)) for i in range(verify_pairs)})
+    checked = sorted(
+        {round(i * (pairs - 1) / max(1, verify_pairs - 1)) for i in range(verify_pairs)}
+    )
     before = {}
     for i in checked:
         before[senders[i]] = await out_c[i].archive_count()
@@ -191,6 +222,7 @@ async def throughput(t: Target, senders: list[str], receivers: list[str], *, per
                 counters["pairs_done"] += 1
                 if counters["pairs_done"] == pairs and not finished.done():
                     finished.set_result(time.perf_counter())
+
         return on_message
 
     def sender_got(node) -> None:
@@ -225,21 +257,40 @@ async def throughput(t: Target, senders: list[str], receivers: list[str], *, per
     await asyncio.sleep(settle)
     verify = []
     for i in checked:
-        for name, client, expected in ((senders[i], out_c[i], sent[i]), (receivers[i], in_c[i], got[i])):
+        for name, client, expected in (
+            (senders[i], out_c[i], sent[i]),
+            (receivers[i], in_c[i], got[i]),
+        ):
             after = await client.archive_count()
             delta = None if after is None or before[name] is None else after - before[name]
-            verify.append({"user": name, "before": before[name], "after": after,
-                           "grew_by": delta, "expected": expected})
+            verify.append(
+                {
+                    "user": name,
+                    "before": before[name],
+                    "after": after,
+                    "grew_by": delta,
+                    "expected": expected,
+                }
+            )
     close_all(clients)
     server_cpu = cpu.result.get("server_cpu_s")
     return {
-        "pairs": pairs, "sessions": 2 * pairs, "messages_per_sender": per_sender, "window": window,
-        "body_bytes": body_size, "login_s": round(t_login, 2), "sent": sum(sent),
-        "delivered": delivered, "timed_out": timed_out, "elapsed_s": round(elapsed, 3),
+        "pairs": pairs,
+        "sessions": 2 * pairs,
+        "messages_per_sender": per_sender,
+        "window": window,
+        "body_bytes": body_size,
+        "login_s": round(t_login, 2),
+        "sent": sum(sent),
+        "delivered": delivered,
+        "timed_out": timed_out,
+        "elapsed_s": round(elapsed, 3),
         "msgs_per_s": round(delivered / elapsed, 1) if elapsed else None,
         "server_cpu_us_per_msg": round(1e6 * server_cpu / delivered, 1) if delivered else None,
-        "error_stanzas": counters["errors"], "foreign_messages": counters["foreign"],
-        "per_second_delivered": per_second, "cpu": cpu.result,
+        "error_stanzas": counters["errors"],
+        "foreign_messages": counters["foreign"],
+        "per_second_delivered": per_second,
+        "cpu": cpu.result,
         "archive_check": verify,
         "archive_ok": all(v["grew_by"] == v["expected"] for v in verify),
     }
@@ -248,8 +299,17 @@ async def throughput(t: Target, senders: list[str], receivers: list[str], *, per
 # ------------------------------------------------------------------------------ fill
 
 
-async def fill(t: Target, owner: str, contacts: list[str], total: int, *, lane_window: int,
-               body_size: int, owner_resources: int = 10, block: int = 25) -> dict[str, Any]:
+async def fill(
+    t: Target,
+    owner: str,
+    contacts: list[str],
+    total: int,
+    *,
+    lane_window: int,
+    body_size: int,
+    owner_resources: int = 10,
+    block: int = 25,
+) -> dict[str, Any]:
     """Bring ``owner``'s archive to ``total`` messages, exchanged with the contacts through the
     server: on each contact's lane, blocks of ``block`` messages alternate direction.
 
@@ -257,8 +317,16 @@ async def fill(t: Target, owner: str, contacts: list[str], total: int, *, lane_w
     i % R (contacts address that full JID, the owner sends from it), so the owner's half of the
     traffic is not funnelled through one stream."""
     owners_c = [
-        await logged_in(t.host, t.port, t.domain, owner, t.password, mech=t.mech,
-                        resource=f"fill{r}", presence=True)
+        await logged_in(
+            t.host,
+            t.port,
+            t.domain,
+            owner,
+            t.password,
+            mech=t.mech,
+            resource=f"fill{r}",
+            presence=True,
+        )
         for r in range(owner_resources)
     ]
     lanes_c = await login_many(t, contacts, presence=True, resource="fill")
@@ -273,8 +341,10 @@ async def fill(t: Target, owner: str, contacts: list[str], total: int, *, lane_w
     tag = f"f{random.getrandbits(32):08x}"
     body = chat_body(body_size, tag)
     tail = f"'><body>{body}</body></message>"
-    to_owner = [f"<message type='chat' to='{x(owners_c[r].jid or t.bare(owner))}' id='{tag}-"
-                for r in range(owner_resources)]
+    to_owner = [
+        f"<message type='chat' to='{x(owners_c[r].jid or t.bare(owner))}' id='{tag}-"
+        for r in range(owner_resources)
+    ]
     lane_owner = [owners_c[i % owner_resources] for i in range(n_lanes)]
     to_contact = [f"<message type='chat' to='{x(t.bare(c))}' id='{tag}-" for c in contacts]
     st = {"delivered": 0, "errors": 0, "foreign": 0}
@@ -347,21 +417,36 @@ async def fill(t: Target, owner: str, contacts: list[str], total: int, *, lane_w
         for tm, n in points:
             if n >= nxt or (tm, n) == points[-1]:
                 if tm > last_t and n > last_n:
-                    segments.append({"up_to": existing + n, "msgs_per_s": round((n - last_n) / (tm - last_t), 1)})
+                    segments.append(
+                        {
+                            "up_to": existing + n,
+                            "msgs_per_s": round((n - last_n) / (tm - last_t), 1),
+                        }
+                    )
                 last_t, last_n = tm, n
                 while nxt <= n:
                     nxt += step
     server_cpu = cpu.result.get("server_cpu_s")
     return {
-        "method": "through the server", "owner": owner, "contacts": n_lanes,
-        "owner_resources": owner_resources, "lane_window": lane_window,
-        "existing_before": existing, "sent": todo, "delivered": st["delivered"],
+        "method": "through the server",
+        "owner": owner,
+        "contacts": n_lanes,
+        "owner_resources": owner_resources,
+        "lane_window": lane_window,
+        "existing_before": existing,
+        "sent": todo,
+        "delivered": st["delivered"],
         "elapsed_s": round(elapsed, 2),
         "msgs_per_s": round(st["delivered"] / elapsed, 1) if elapsed and todo else None,
         "server_cpu_us_per_msg": round(1e6 * server_cpu / todo, 1) if todo else None,
-        "segments": segments, "count_after": count_after, "count_expected": existing + st["delivered"],
-        "count_ok": count_after == existing + st["delivered"], "errors": st["errors"],
-        "rss_before_kb": rss0["VmRSS"], "rss_after_kb": status_kb(t.pid)["VmRSS"], "cpu": cpu.result,
+        "segments": segments,
+        "count_after": count_after,
+        "count_expected": existing + st["delivered"],
+        "count_ok": count_after == existing + st["delivered"],
+        "errors": st["errors"],
+        "rss_before_kb": rss0["VmRSS"],
+        "rss_after_kb": status_kb(t.pid)["VmRSS"],
+        "cpu": cpu.result,
     }
 
 
@@ -402,15 +487,28 @@ async def time_window(c: Client, total: int, fraction: float) -> tuple[dict[str,
         end = start + timedelta(milliseconds=1)
     fields = {"start": fmt_stamp(start), "end": fmt_stamp(end - timedelta(milliseconds=1))}
     count = (await c.mam(fields, max_items=0)).count
-    info = {"fields": fields, "count": count,
-            "fraction": round(count / total, 4) if count is not None and total else None,
-            "archive_oldest": oldest.stamps[0], "archive_newest": newest.stamps[-1]}
+    info = {
+        "fields": fields,
+        "count": count,
+        "fraction": round(count / total, 4) if count is not None and total else None,
+        "archive_oldest": oldest.stamps[0],
+        "archive_newest": newest.stamps[-1],
+    }
     return fields, info
 
 
-async def queries(t: Target, owner: str, contacts: list[str], *, repeats: int, warmup: int,
-                  page: int, walk_pages: int, window_fraction: float = 0.01,
-                  sparse_repeats: int | None = None) -> dict[str, Any]:
+async def queries(
+    t: Target,
+    owner: str,
+    contacts: list[str],
+    *,
+    repeats: int,
+    warmup: int,
+    page: int,
+    walk_pages: int,
+    window_fraction: float = 0.01,
+    sparse_repeats: int | None = None,
+) -> dict[str, Any]:
     c = await logged_in(t.host, t.port, t.domain, owner, t.password, mech=t.mech, resource="q")
     features = await c.disco_features(t.bare(owner))
     extended = NS_MAM_EXTENDED in features
@@ -444,7 +542,9 @@ async def queries(t: Target, owner: str, contacts: list[str], *, repeats: int, w
         return await c.mam(max_items=page)
 
     async def q_with(i: int) -> MamPage:
-        return await c.mam({"with": contact_jids[i % len(contact_jids)]}, max_items=page, before=True)
+        return await c.mam(
+            {"with": contact_jids[i % len(contact_jids)]}, max_items=page, before=True
+        )
 
     async def q_with_nobody(i: int) -> MamPage:
         return await c.mam({"with": nobody}, max_items=page, before=True)
@@ -467,26 +567,62 @@ async def queries(t: Target, owner: str, contacts: list[str], *, repeats: int, w
     walks = max(1, math.ceil(repeats / walk_pages))
     plan: list[tuple[str, Any, int, int, str]] = [
         ("a_last_page", q_last, repeats, warmup, f"<max>{page}</max><before/>"),
-        ("b_page_back", q_walk, walks, max(1, warmup // walk_pages),
-         f"walk {walk_pages} pages back from the last page with <before>first-id</before>; "
-         "latency of every page (b20_page_20_back: the 20th page only)"),
+        (
+            "b_page_back",
+            q_walk,
+            walks,
+            max(1, warmup // walk_pages),
+            f"walk {walk_pages} pages back from the last page with <before>first-id</before>; "
+            "latency of every page (b20_page_20_back: the 20th page only)",
+        ),
         ("c_first_page", q_first, repeats, warmup, f"<max>{page}</max>, oldest first"),
-        ("c0_first_page_no_rsm", q_first_norsm, repeats, warmup, "no RSM: the server's default page"),
-        ("d_with_contact_last_page", q_with, repeats, warmup,
-         f"with=<contact> rotating over {len(contact_jids)} contacts (1% each), last page"),
-        ("d2_with_nobody_last_page", q_with_nobody, sparse_repeats or repeats,
-         min(warmup, 5), f"with={nobody} (no messages), last page"),
-        ("e_time_window", q_window, repeats, warmup,
-         f"start/end around the middle holding ~{window_fraction:.0%} of the archive, first page"),
+        (
+            "c0_first_page_no_rsm",
+            q_first_norsm,
+            repeats,
+            warmup,
+            "no RSM: the server's default page",
+        ),
+        (
+            "d_with_contact_last_page",
+            q_with,
+            repeats,
+            warmup,
+            f"with=<contact> rotating over {len(contact_jids)} contacts (1% each), last page",
+        ),
+        (
+            "d2_with_nobody_last_page",
+            q_with_nobody,
+            sparse_repeats or repeats,
+            min(warmup, 5),
+            f"with={nobody} (no messages), last page",
+        ),
+        (
+            "e_time_window",
+            q_window,
+            repeats,
+            warmup,
+            f"start/end around the middle holding ~{window_fraction:.0%} of the archive, first page",
+        ),
         ("f_count_only", q_count, repeats, warmup, "<max>0</max>: the RSM count alone"),
     ]
     if extended and mid_id:
         plan += [
             ("g_after_id", q_after_id, repeats, warmup, f"after-id=<mid-archive id>, max {page}"),
-            ("g_before_id", q_before_id, repeats, warmup,
-             f"before-id=<mid-archive id>, max {page} (no RSM <before/>)"),
-            ("g_before_id_last_page", q_before_id_last, repeats, warmup,
-             f"before-id=<mid-archive id> + RSM <before/>, max {page}"),
+            (
+                "g_before_id",
+                q_before_id,
+                repeats,
+                warmup,
+                f"before-id=<mid-archive id>, max {page} (no RSM <before/>)",
+            ),
+            (
+                "g_before_id_last_page",
+                q_before_id_last,
+                repeats,
+                warmup,
+                f"before-id=<mid-archive id> + RSM <before/>, max {page}",
+            ),
         ]
     results: dict[str, Any] = {}
     with CpuWindow(t.pid) as cpu:
@@ -511,15 +647,30 @@ async def queries(t: Target, owner: str, contacts: list[str], *, repeats: int, w
                     latencies.append(p.latency)
                     sizes.add(len(p.ids))
             server_cpu = cpu_seconds(t.pid) - cpu0
-            entry = {"desc": desc, **latency_summary(latencies), "items_per_page": sorted(sizes)[:6],
-                     "server_cpu_ms_per_query": round(1000 * server_cpu / max(1, len(latencies)), 3)}
+            entry = {
+                "desc": desc,
+                **latency_summary(latencies),
+                "items_per_page": sorted(sizes)[:6],
+                "server_cpu_ms_per_query": round(1000 * server_cpu / max(1, len(latencies)), 3),
+            }
             if errors:
                 entry["errors"] = errors
             results[name] = entry
             if name == "b_page_back":
                 results["b20_page_20_back"] = {
-                    "desc": f"only the {walk_pages}th page of each walk", **latency_summary(walk_20th)}
+                    "desc": f"only the {walk_pages}th page of each walk",
+                    **latency_summary(walk_20th),
+                }
     c.close()
-    return {"owner": owner, "archive_count": total, "mam_extended": extended,
-            "window": w_info, "mid_id": mid_id, "repeats": repeats, "warmup": warmup,
-            "page": page, "queries": results, "cpu": cpu.result}
+    return {
+        "owner": owner,
+        "archive_count": total,
+        "mam_extended": extended,
+        "window": w_info,
+        "mid_id": mid_id,
+        "repeats": repeats,
+        "warmup": warmup,
+        "page": page,
+        "queries": results,
+        "cpu": cpu.result,
+    }

@@ -22,11 +22,15 @@ from garrulus.storage.api import (
     NewArchiveItem,
 )
 from garrulus.xmpp.datetime import format_datetime, parse_datetime
-from garrulus.xmpp.jid import InvalidJID, JID, parse_jid
+from garrulus.xmpp.jid import JID, InvalidJID, parse_jid
 
 CONFIG_OPTION = click.option(
-    "--config", "-c", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-    default=None, help="TOML config file (default: the built-in config).",
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="TOML config file (default: the built-in config).",
 )
 EXPORT_PAGE = 1000
 IMPORT_BATCH = 500
@@ -78,8 +82,10 @@ def stats(jid: str | None, config_path: Path | None) -> None:
     for row in rows:
         click.echo(_stats_line(row))
     if not jid:
-        click.echo(f"{len(rows)} archives, {sum(r.count for r in rows)} messages, "
-                   f"{sum(r.size_bytes for r in rows)} bytes")
+        click.echo(
+            f"{len(rows)} archives, {sum(r.count for r in rows)} messages, "
+            f"{sum(r.size_bytes for r in rows)} bytes"
+        )
 
 
 @mam.command()
@@ -88,7 +94,9 @@ def stats(jid: str | None, config_path: Path | None) -> None:
 @click.option("--before", default=None, help="Only messages older than this XEP-0082 date-time.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @CONFIG_OPTION
-def delete(jid: str, with_jid: str | None, before: str | None, yes: bool, config_path: Path | None) -> None:
+def delete(
+    jid: str, with_jid: str | None, before: str | None, yes: bool, config_path: Path | None
+) -> None:
     """Delete messages from JID's archive (all of them, or those --with PEER / --before DATE)."""
     config = load(config_path)
     setup_logging(config, admin=True)
@@ -97,15 +105,18 @@ def delete(jid: str, with_jid: str | None, before: str | None, yes: bool, config
         try:
             cutoff = parse_datetime(before)
         except ValueError:
-            raise click.BadParameter(f"{before!r} is not a date-time like 2026-01-31T00:00:00Z",
-                                     param_hint="--before") from None
+            raise click.BadParameter(
+                f"{before!r} is not a date-time like 2026-01-31T00:00:00Z", param_hint="--before"
+            ) from None
     peer = str(_bare(with_jid, "peer JID")) if with_jid else None
     if not yes and sys.stdin.isatty():
         click.confirm(f"Delete messages from the archive of {jid}?", abort=True)
 
     async def work(server: Any) -> int:
         owner = str(_owner(server, jid))
-        gone: int = await server.storage.archive.delete(DeleteQuery(owner, with_bare=peer, before=cutoff))
+        gone: int = await server.storage.archive.delete(
+            DeleteQuery(owner, with_bare=peer, before=cutoff)
+        )
         if gone:
             await server.storage.archive.reclaim_space()
         return gone
@@ -128,7 +139,9 @@ def _record(item: Any) -> dict[str, Any]:
 
 @mam.command()
 @click.argument("jid")
-@click.option("--output", "-o", type=click.File("w"), default="-", help="File to write (default stdout).")
+@click.option(
+    "--output", "-o", type=click.File("w"), default="-", help="File to write (default stdout)."
+)
 @CONFIG_OPTION
 def export(jid: str, output: IO[str], config_path: Path | None) -> None:
     """Write JID's archive as JSON lines, oldest first (one message per line)."""
@@ -141,8 +154,9 @@ def export(jid: str, output: IO[str], config_path: Path | None) -> None:
         total = sum(s.count for s in await store.stats(owner))
         written = 0
         after: str | None = None
-        with tqdm(total=total, unit="msg", desc=f"export {owner}", file=sys.stderr,
-                  disable=None) as bar:
+        with tqdm(
+            total=total, unit="msg", desc=f"export {owner}", file=sys.stderr, disable=None
+        ) as bar:
             while True:
                 page = await store.find(owner, ArchiveQuery(page_after=after, limit=EXPORT_PAGE))
                 for item in page.items:
@@ -201,8 +215,9 @@ def import_(file: IO[str], config_path: Path | None) -> None:
         store = server.storage.archive
         batch: list[NewArchiveItem] = []
         count = 0
-        with tqdm(total=size, unit="B", unit_scale=True, desc="import", file=sys.stderr,
-                  disable=None) as bar:
+        with tqdm(
+            total=size, unit="B", unit_scale=True, desc="import", file=sys.stderr, disable=None
+        ) as bar:
             for nbytes, item in _items(file, file.name):
                 domain = item.owner.rsplit("@", 1)[-1]
                 if domain not in server.hosts:

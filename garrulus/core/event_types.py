@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from garrulus.core.session import Session
 
 
+# StanzaEvent.notes key: the stanza was already delivered once (stream management hands back
+# what a vanished session never acknowledged); archives keep the entry it already has.
+NOTE_REDELIVERY = "redelivery"
+
+
 @dataclass(slots=True)
 class StanzaEvent:
     """A stanza on its way: ``origin`` is the local session that sent it (None if the server)."""

@@ -79,11 +79,11 @@ async def load_module(
         return host.modules[name]
     if name in _chain:
         raise ModuleError(
-            f"modules depend on each other in a circle: {' -> '.join(_chain + (name,))}"
+            f"modules depend on each other in a circle: {' -> '.join((*_chain, name))}"
         )
     pymodule = import_module(name)
     for dep in getattr(pymodule, "DEPENDS", ()):
-        await load_module(host, dep, core_options, _chain + (name,))
+        await load_module(host, dep, core_options, (*_chain, name))
     setup = getattr(pymodule, "setup", None)
     if setup is None:
         raise ModuleError(f"module {name!r} has no setup() function")

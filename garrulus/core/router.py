@@ -78,9 +78,8 @@ class Router:
         host = session.host
         event = StanzaEvent(stanza, session, session.jid, to, host, kind, stype)
         try:
-            if await host.events.fire(
-                stanza_route(kind, target_of(to, session.jid, kind), outgoing=True), event
-            ):  # type: ignore[arg-type]
+            route = stanza_route(kind, target_of(to, session.jid, kind), outgoing=True)  # type: ignore[arg-type]
+            if await host.events.fire(route, event):
                 return
             await self.deliver(event)
         except StanzaError as exc:

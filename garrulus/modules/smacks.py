@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from xml.etree.ElementTree import Element
 
-from garrulus.core.event_types import FeaturesEvent, StanzaEvent
+from garrulus.core.event_types import NOTE_REDELIVERY, FeaturesEvent, StanzaEvent
 from garrulus.core.module_api import ModuleContext
 from garrulus.core.options import Option
 from garrulus.core.routes import STREAM_FEATURES
@@ -37,6 +37,15 @@ OPTIONS: tuple[Option[Any], ...] = (
 
 def _sm(local: str, attrs: dict[str, str | None] | None = None, *kids: Element) -> Element:
     return el(qname(ns.SM, local), attrs, *kids)
+
+
+_SESSION_BOUND = frozenset(
+    {qname(ns.MAM, "result"), qname(ns.CARBONS, "sent"), qname(ns.CARBONS, "received")}
+)
+
+
+def _session_bound(stanza: Element) -> bool:
+    return any(child.tag in _SESSION_BOUND for child in stanza)
 
 
 def setup(module: ModuleContext) -> None:
@@ -100,7 +109,9 @@ def setup(module: ModuleContext) -> None:
         for stanza in stanzas:
             kind = stanza_kind(stanza)
             if kind == "message" and stanza.get("type", "normal") in ("chat", "normal"):
-                if others:
+                if others or _session_bound(stanza):
+                    # Others have it already (or its carbon); archive results and carbon
+                    # copies belonged to that session only (checklist MAM-08), as in Prosody.
                     continue
                 to = parse_jid(stanza.get("to") or str(conn.jid)).bare
                 frm = parse_jid(stanza.get("from") or host.name)
@@ -108,6 +119,7 @@ def setup(module: ModuleContext) -> None:
                 event = StanzaEvent(
                     stanza, None, frm, to, host, "message", stanza.get("type", "normal")
                 )
+                event.notes[NOTE_REDELIVERY] = True
                 await module.server.router.deliver(event)
             elif kind == "iq" and stanza.get("type") in ("get", "set"):
                 frm = parse_jid(stanza.get("from") or host.name)

@@ -426,9 +426,11 @@ class C2SConnection(asyncio.Protocol, Session):
         elif decision is Action.SM:
             if await self.stream_host.events.fire("stream-management", (self, element)) is None:
                 raise StreamError("unsupported-stanza-type", "stream management is not offered")
-        elif decision is Action.REGISTER:
-            if await self.stream_host.events.fire("pre-auth-register", (self, element)) is None:
-                self.send(error_reply(element, StanzaError("service-unavailable")))
+        elif (
+            decision is Action.REGISTER
+            and await self.stream_host.events.fire("pre-auth-register", (self, element)) is None
+        ):
+            self.send(error_reply(element, StanzaError("service-unavailable")))
 
     # -- STARTTLS ------------------------------------------------------------------------------
 

@@ -34,7 +34,9 @@ def config(tmp_path: Path) -> Path:
 
 
 def run(*args: str, stdin: str = "", check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*GARRULUS, *args], input=stdin, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*GARRULUS, *args], input=stdin, capture_output=True, text=True, timeout=60
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -59,7 +61,10 @@ def test_check_good_and_bad(tmp_path: Path, config: Path) -> None:
 
 
 def test_user_lifecycle_passwords_from_stdin(config: Path) -> None:
-    assert "created alice@localhost" in run("adduser", "alice@localhost", "-c", str(config), stdin="pw1\n").stdout
+    assert (
+        "created alice@localhost"
+        in run("adduser", "alice@localhost", "-c", str(config), stdin="pw1\n").stdout
+    )
     proc = run("adduser", "alice@localhost", "-c", str(config), stdin="pw1\n", check=False)
     assert proc.returncode == 1 and "already exists" in proc.stderr
     assert "changed" in run("passwd", "alice@localhost", "-c", str(config), stdin="pw2\n").stdout
@@ -78,7 +83,9 @@ def test_password_is_not_stored_in_clear(config: Path, tmp_path: Path) -> None:
 
 
 def test_serve_stops_cleanly_and_busy_port_fails(config: Path) -> None:
-    first = subprocess.Popen([*GARRULUS, "serve", "-c", str(config)], stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [*GARRULUS, "serve", "-c", str(config)], stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 30
         port = int(config.read_text().split("c2s_ports = [")[1].split("]")[0])
@@ -102,10 +109,16 @@ def test_mam_export_import_round_trip(config: Path, tmp_path: Path) -> None:
     run("adduser", "alice@localhost", "-c", str(config), stdin="pw\n")
     dump = tmp_path / "dump.jsonl"
     records = [
-        {"owner": "alice@localhost", "peer": "bob@localhost", "peer_resource": None,
-         "direction": "in", "when": f"2026-01-0{i}T10:00:00Z", "type": "chat",
-         "stanza": f"<message xmlns='jabber:client' from='bob@localhost/x' to='alice@localhost' "
-                   f"type='chat' id='m{i}'><body>hello {i}</body></message>"}
+        {
+            "owner": "alice@localhost",
+            "peer": "bob@localhost",
+            "peer_resource": None,
+            "direction": "in",
+            "when": f"2026-01-0{i}T10:00:00Z",
+            "type": "chat",
+            "stanza": f"<message xmlns='jabber:client' from='bob@localhost/x' to='alice@localhost' "
+            f"type='chat' id='m{i}'><body>hello {i}</body></message>",
+        }
         for i in range(1, 6)
     ]
     dump.write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -117,7 +130,16 @@ def test_mam_export_import_round_trip(config: Path, tmp_path: Path) -> None:
     exported = [json.loads(line) for line in out.splitlines()]
     assert [r["stanza"] for r in exported] == [r["stanza"] for r in records]
     assert [r["when"][:10] for r in exported] == [r["when"][:10] for r in records]
-    run("mam", "delete", "alice@localhost", "--before", "2026-01-03T00:00:00Z", "--yes", "-c", str(config))
+    run(
+        "mam",
+        "delete",
+        "alice@localhost",
+        "--before",
+        "2026-01-03T00:00:00Z",
+        "--yes",
+        "-c",
+        str(config),
+    )
     out = run("mam", "export", "alice@localhost", "-c", str(config)).stdout
     assert len(out.splitlines()) == 3
     bad = tmp_path / "bad.jsonl"
@@ -138,7 +160,9 @@ async def test_served_process_accepts_tls_logins(config: Path) -> None:
     text = config.read_text()
     port = int(text.split("c2s_ports = [")[1].split("]")[0])
     tls_port = int(text.split("c2s_direct_tls_ports = [")[1].split("]")[0])
-    proc = subprocess.Popen([*GARRULUS, "serve", "-c", str(config)], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*GARRULUS, "serve", "-c", str(config)], stderr=subprocess.PIPE, text=True
+    )
     try:
         for _ in range(300):
             try:
@@ -155,7 +179,9 @@ async def test_served_process_accepts_tls_logins(config: Path) -> None:
             xmpp.enable_direct_tls = direct
             xmpp.enable_starttls = not direct
             started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            xmpp.add_event_handler("session_start", lambda _e, f=started: f.done() or f.set_result(True))
+            xmpp.add_event_handler(
+                "session_start", lambda _e, f=started: f.done() or f.set_result(True)
+            )
             xmpp.connect("127.0.0.1", tls_port if direct else port)
             assert await asyncio.wait_for(started, 15)
             xmpp.disconnect()

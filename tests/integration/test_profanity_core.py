@@ -18,19 +18,21 @@ pytestmark = [
 ]
 
 
-async def test_profanity_and_slixmpp_exchange_messages(xmpp_server: RunningServer, tmp_path: Path) -> None:
+async def test_profanity_and_slixmpp_exchange_messages(
+    xmpp_server: RunningServer, tmp_path: Path
+) -> None:
     await xmpp_server.adduser("alice@localhost", "alicepw")
     await xmpp_server.adduser("bob@localhost", "bobpw")
     bob = await xmpp_server.client("bob@localhost/slix", "bobpw")
     got: asyncio.Future[slixmpp.Message] = asyncio.get_running_loop().create_future()
-    bob.add_event_handler(
-        "message", lambda m: got.done() or (m["body"] and got.set_result(m))
-    )
+    bob.add_event_handler("message", lambda m: got.done() or (m["body"] and got.set_result(m)))
     prof = Profanity(tmp_path / "home")
     prof.start()
     try:
         await prof.connect("alice@localhost", "alicepw", xmpp_server.port)
-        session = next(iter(xmpp_server.server.hosts["localhost"].user_sessions("alice@localhost").values()))
+        session = next(
+            iter(xmpp_server.server.hosts["localhost"].user_sessions("alice@localhost").values())
+        )
         assert session.secure  # type: ignore[attr-defined]
         assert session.sasl_mech.startswith("SCRAM")  # type: ignore[attr-defined]
         prof.type("/msg bob@localhost/slix hello from profanity")

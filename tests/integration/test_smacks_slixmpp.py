@@ -111,6 +111,8 @@ async def test_unacked_messages_go_offline_after_hibernation(xmpp_server: Runnin
     # A new login (no resumption) gets the message from offline storage.
     bob2 = await xmpp_server.client("bob@localhost/laptop", "pw", presence=False)
     got: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    bob2.add_event_handler("message", lambda m: got.done() or (m["body"] and got.set_result(m["body"])))
+    bob2.add_event_handler(
+        "message", lambda m: got.done() or (m["body"] and got.set_result(m["body"]))
+    )
     bob2.send_presence()
     assert await asyncio.wait_for(got, 10) == "while you were away"

@@ -75,7 +75,9 @@ async def test_bad_input_gets_its_stream_error(
 
 async def test_dtd_before_the_stream_is_restricted_xml(xmpp_server: RunningServer) -> None:
     good = await good_session(xmpp_server)
-    header = HEADER.replace("<?xml version='1.0'?>", "<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]>")
+    header = HEADER.replace(
+        "<?xml version='1.0'?>", "<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]>"
+    )
     await expect_stream_error(xmpp_server.port, "", "restricted-xml", header=header)
     await still_fine(good)
 

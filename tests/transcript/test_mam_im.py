@@ -245,13 +245,6 @@ async def test_hnt_02_no_permanent_store_offline_yes_archive_no(server: Server) 
 # ---------------------------------------------------------------- stream management
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="smacks re-routes unacknowledged MAM results (type-less, so 'normal') like any "
-    "message, into offline storage and on to the user's next session (MAM-08); it should "
-    "drop stanzas carrying <result xmlns='urn:xmpp:mam:2'/> (and carbon copies) as Prosody does",
-)
 async def test_mam_08_unacked_results_are_not_rerouted(tmp_path: Path) -> None:
     server = await start_server(tmp_path, [*IM, "smacks"])
     await server.accounts.create("alice@localhost", "secret")

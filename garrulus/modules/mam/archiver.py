@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
-from garrulus.core.event_types import StanzaEvent
+from garrulus.core.event_types import NOTE_REDELIVERY, StanzaEvent
 from garrulus.modules.mam.ids import IdCodec
 from garrulus.modules.mam.policy import (
     Decision,
@@ -156,6 +156,8 @@ class Archiver:
         if _NOTE_IN in event.notes:
             return
         event.notes[_NOTE_IN] = None
+        if event.notes.get(NOTE_REDELIVERY):
+            return  # archived (and stamped) on its first delivery
         owner = event.to_jid.bare
         strip_forged_ids(event.stanza, owner)
         if event.from_jid.bare == owner and _NOTE_OUT in event.notes:

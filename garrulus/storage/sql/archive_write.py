@@ -69,9 +69,7 @@ def _stored_ids(connection: Connection, keys: Iterable[_DedupKey]) -> dict[_Dedu
     return {(owner, key): id_ for key, owner, id_ in rows if (owner, key) in wanted}
 
 
-_INSERT_COLUMNS = (
-    "id, owner, peer, peer_resource, direction, msg_type, stanza, body, dedup_key"
-)
+_INSERT_COLUMNS = "id, owner, peer, peer_resource, direction, msg_type, stanza, body, dedup_key"
 _STATS_UPSERT = (
     "INSERT INTO archive_owner_stats (owner, messages, stanza_bytes) VALUES ({marks}) "
     "ON CONFLICT (owner) DO UPDATE SET "
@@ -82,8 +80,15 @@ _STATS_UPSERT = (
 
 def _row_tuple(archive_id: int, item: NewArchiveItem) -> tuple[Any, ...]:
     return (
-        archive_id, item.owner, item.peer, item.peer_resource, item.direction.value,
-        item.msg_type, item.stanza, item.body, item.dedup_key,
+        archive_id,
+        item.owner,
+        item.peer,
+        item.peer_resource,
+        item.direction.value,
+        item.msg_type,
+        item.stanza,
+        item.body,
+        item.dedup_key,
     )
 
 
