@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +108,11 @@ class FailingStore:
         if self.fail_writes:
             raise StorageError("disk full")
         return await self._inner.append(item)
+
+    async def append_many(self, items: Sequence[NewArchiveItem]) -> list[str]:
+        if self.fail_writes:
+            raise StorageError("disk full")
+        return await self._inner.append_many(items)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

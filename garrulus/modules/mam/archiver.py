@@ -39,6 +39,7 @@ STANZA_ID = qname(ns.SID, "stanza-id")
 ORIGIN_ID = qname(ns.SID, "origin-id")
 BODY = qname(ns.CLIENT, "body")
 _NOTE_IN = "mam:in"
+_NOTE_PRE_IN = "mam:pre-in"  # the recipient's entry, stored with the sender's
 _NOTE_OUT = "mam:out"
 _NOTE_STAMP = "mam:out-stamp"
 
@@ -133,10 +134,38 @@ class Archiver:
             # there is no server-to-server, or a recipient who blocked the sender), so it never
             # became part of a conversation.
             return
-        archive_id = await self._archive(event, owner, to, Direction.OUT, event.from_jid)
-        if archive_id is None:
+        # Both copies of a local conversation go to the store together: one group commit to
+        # wait for per message instead of two in a row (the recipient's copy is decided here
+        # by the recipient host's archiver, and :meth:`incoming` only stamps it).
+        peer_archiver = self._peer_archiver(to)
+        if peer_archiver is not None and to.bare != owner:
+            strip_forged_ids(event.stanza, to.bare)
+        out_item = await self._prepare(event, owner, to, Direction.OUT, event.from_jid)
+        in_item = None
+        if peer_archiver is not None and to.bare != owner:
+            in_item = await peer_archiver._prepare(
+                event, to.bare, event.from_jid, Direction.IN, event.from_jid
+            )
+        items = [item for item in (out_item, in_item) if item is not None]
+        if not items:
+            if peer_archiver is not None and to.bare != owner:
+                event.notes[_NOTE_PRE_IN] = None  # decided: nothing for the recipient either
             return
-        client_id = self.codec.to_client(archive_id)
+        try:
+            ids = await self.module.archive.append_many(items)
+        except StorageError:
+            # Nothing is lost: the message is still delivered; the operator sees why it is
+            # missing from the archive.
+            self.log.exception("could not archive message %s", event.stanza.get("id"))
+            return
+        stored = dict(zip((id(item) for item in items), ids, strict=True))
+        if in_item is not None:
+            event.notes[_NOTE_PRE_IN] = peer_archiver.codec.to_client(stored[id(in_item)])  # type: ignore[union-attr]
+        elif peer_archiver is not None and to.bare != owner:
+            event.notes[_NOTE_PRE_IN] = None
+        if out_item is None:
+            return
+        client_id = self.codec.to_client(stored[id(out_item)])
         event.notes[_NOTE_OUT] = client_id
         # CRB-01/05, as Prosody: the sender's id rides on the stanza while the carbons module
         # copies it to the sender's other clients (below this priority), and :meth:`unstamp`
@@ -160,7 +189,10 @@ class Archiver:
             return  # archived (and stamped) on its first delivery
         owner = event.to_jid.bare
         strip_forged_ids(event.stanza, owner)
-        if event.from_jid.bare == owner and _NOTE_OUT in event.notes:
+        if _NOTE_PRE_IN in event.notes:
+            # Decided and stored on the way out, together with the sender's copy.
+            client_id = event.notes.pop(_NOTE_PRE_IN)
+        elif event.from_jid.bare == owner and _NOTE_OUT in event.notes:
             # ARC-24: a message to oneself is one archive entry, made on the way out (even for
             # a message without id, which the idempotency key could not catch); the delivered
             # copy still carries that entry's id (SID-10).
@@ -176,24 +208,33 @@ class Archiver:
             event.stanza.append(el(STANZA_ID, {"by": str(owner), "id": client_id}))
             event.notes[_NOTE_IN] = client_id
 
-    async def _archive(
+    def _peer_archiver(self, to: JID) -> Archiver | None:
+        """The archiver of a local recipient's host, when its archive module is loaded."""
+        host = self.module.server.hosts.get(to.domain)
+        loaded = host.modules.get("mam") if host is not None else None
+        api = loaded.api if loaded is not None else None
+        return api if isinstance(api, Archiver) else None
+
+    async def _prepare(
         self, event: StanzaEvent, owner: JID, peer: JID, direction: Direction, sender: JID
-    ) -> str | None:
+    ) -> NewArchiveItem | None:
+        """The archive entry for ``owner`` if the ``archive-should-store`` event says so."""
         check = ArchiveCheck(event, owner, peer, direction)
         decision: Decision = await self.host.events.fire(SHOULD_STORE, check)
+        if self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug(
+                "%s message %s for %s (%s): %s",
+                "archiving" if decision.store else "not archiving",
+                event.stanza.get("id"),
+                owner,
+                direction.value,
+                decision.reason,
+            )
         if not decision.store:
-            if self.log.isEnabledFor(logging.DEBUG):
-                self.log.debug(
-                    "not archiving message %s for %s (%s): %s",
-                    event.stanza.get("id"),
-                    owner,
-                    direction.value,
-                    decision.reason,
-                )
             return None
         stanza = event.stanza
         stored = stored_copy(stanza, self.dont_archive)
-        item = NewArchiveItem(
+        return NewArchiveItem(
             owner=str(owner),
             peer=str(peer.bare),
             peer_resource=peer.resource,
@@ -206,23 +247,20 @@ class Archiver:
             # the stored copy, finds the same keys.
             dedup_key=dedup_key(stored, sender),
         )
+
+    async def _archive(
+        self, event: StanzaEvent, owner: JID, peer: JID, direction: Direction, sender: JID
+    ) -> str | None:
+        item = await self._prepare(event, owner, peer, direction, sender)
+        if item is None:
+            return None
         try:
-            archive_id = await self.module.archive.append(item)
+            return await self.module.archive.append(item)
         except StorageError:
             # Nothing is lost: the message is still delivered; the operator sees why it is
             # missing from the archive.
-            self.log.exception("could not archive message %s for %s", stanza.get("id"), owner)
+            self.log.exception("could not archive message %s for %s", event.stanza.get("id"), owner)
             return None
-        if self.log.isEnabledFor(logging.DEBUG):
-            self.log.debug(
-                "archived message %s for %s (%s) as %s: %s",
-                stanza.get("id"),
-                owner,
-                direction.value,
-                archive_id,
-                decision.reason,
-            )
-        return archive_id
 
     async def _deliverable(self, to: JID, sender: JID) -> bool:
         host = self.module.server.hosts.get(to.domain)

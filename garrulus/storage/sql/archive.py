@@ -63,6 +63,9 @@ class SqlArchiveStore:
         # Ids are given now, in call order, so they increase in the order appends were made.
         rows = [PendingRow(self._ids.id_for(item.when), item) for item in items]
         step = self._db.max_batch
+        if len(rows) <= step:
+            ids = await asyncio.shield(self._submit(rows))
+            return [encode_id(archive_id) for archive_id in ids]
         futures = [self._submit(rows[start : start + step]) for start in range(0, len(rows), step)]
         # Shielded: a caller that gives up doesn't cancel the write (it is queued anyway), and
         # readers waiting on the same future still see it complete.
