@@ -95,7 +95,9 @@ class RawClient:
         await self.writer.start_tls(ctx)
         self.clear()
 
-    async def login(self, user: str, password: str, mech: str = "SCRAM-SHA-256") -> str:
+    async def login(
+        self, user: str, password: str, mech: str = "SCRAM-SHA-256", resource: str | None = None
+    ) -> str:
         """SCRAM login, stream restart and resource binding; returns the bound full JID."""
         client = scramp.ScramClient([mech], user, password)
         first = base64.b64encode(client.get_client_first().encode()).decode()
