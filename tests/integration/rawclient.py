@@ -116,7 +116,9 @@ class RawClient:
         await self.open_stream()
         self.clear()
         await self.send(
-            "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"
+            "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+            + (f"<resource>{resource}</resource>" if resource else "")
+            + "</bind></iq>"
         )
         text = await self.read_until("</iq>")
         self.clear()
