@@ -11,7 +11,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "adds where the time goes (own time per function, per thread) to the JSON",
     )
     ap.add_argument("--profile-messages", type=int, default=600, help="K of the profiled run")
+    ap.add_argument(
+        "--garrulus-src",
+        type=Path,
+        help="run Garrulus from this source tree (first on PYTHONPATH), e.g. one commit exported "
+        "with `git archive HEAD garrulus | tar -x -C DIR` (a file DIR/COMMIT names it), so that "
+        "changes to the checkout during a long run do not leak into it",
+    )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--domain", default="bench.local")
     ap.add_argument("--password", default="benchpass")
@@ -195,7 +202,12 @@ class Runner:
         a = self.args
         if name == "garrulus":
             return GarrulusServer(
-                self.workdir / "garrulus", a.host, a.garrulus_port, a.domain, a.server_cpu
+                self.workdir / "garrulus",
+                a.host,
+                a.garrulus_port,
+                a.domain,
+                a.server_cpu,
+                src=a.garrulus_src,
             )
         return ProsodyServer(
             a.prosody_scripts,
@@ -491,7 +503,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "bench": "garrulus bench/run.py",
         "bench_version": __version__,
-        "time_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": procstat.machine(),
         "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "pinning": {"servers_cpu": args.server_cpu, "bench_cpu": args.bench_cpu},

@@ -25,7 +25,7 @@ import pwd
 import sqlite3
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,8 @@ async def capture_templates(t: Target, body_size: int) -> None:
         f"<message type='chat' to='{t.bare(TPL_OWNER)}' id='{TPL_IN}'><body>{body}</body></message>"
     )
     owner.send(
-        f"<message type='chat' to='{t.bare(TPL_CONTACT)}' id='{TPL_OUT}'><body>{body}</body></message>"
+        f"<message type='chat' to='{t.bare(TPL_CONTACT)}' id='{TPL_OUT}'>"
+        f"<body>{body}</body></message>"
     )
     await asyncio.wait_for(done, 30)
     await owner.ping()
@@ -168,8 +169,8 @@ def prosody_prefill(
         "seconds": round(seconds, 1),
         "rows_per_s": round(2 * n / seconds),
         "timestamps": {
-            "from": datetime.fromtimestamp(begin, timezone.utc).isoformat(),
-            "to": datetime.fromtimestamp(end, timezone.utc).isoformat(),
+            "from": datetime.fromtimestamp(begin, UTC).isoformat(),
+            "to": datetime.fromtimestamp(end, UTC).isoformat(),
             "msgs_per_s_of_timeline": rate,
         },
         "template_value_example": tpl[(TPL_IN, TPL_OWNER)][1],
@@ -211,7 +212,7 @@ async def garrulus_prefill(
         raise RuntimeError(f"garrulus template rows not found (got {sorted(tpl)})")
     stores = await open_storage({}, f"sqlite:///{db_path}")
     archive = stores.archive
-    end = datetime.now(timezone.utc) - timedelta(seconds=120)
+    end = datetime.now(UTC) - timedelta(seconds=120)
     begin = end - timedelta(seconds=n / rate)
 
     def item(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -20,10 +21,8 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     """utime + stime per thread (tid -> s); the main thread's tid is the pid."""
     out = {}
     for task in os.listdir(f"/proc/{pid}/task"):
-        try:
+        with contextlib.suppress(OSError):  # the thread ended meanwhile
             out[int(task)] = cpu_seconds_path(f"/proc/{pid}/task/{task}/stat")
-        except OSError:
-            pass
     return out
 
 
@@ -114,7 +113,8 @@ class CpuWindow:
                 "main (event loop)": round(main, 3),
                 "other threads, busiest first": rest[:6],
             }
-        out["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+        with open("/proc/loadavg") as f:
+            out["loadavg_end"] = f.read().split()[:3]
         return out
 
 

@@ -44,12 +44,15 @@ class StartError(RuntimeError):
     pass
 
 
-def source_hash() -> str:
+def source_hash(src: Path | None = None) -> str:
     """A digest of the garrulus package's sources, taken at every start: other people may
     change the checkout while a long run is going on, and the JSON then shows it."""
-    import garrulus
+    if src is not None:
+        root = src / "garrulus"
+    else:
+        import garrulus
 
-    root = Path(garrulus.__file__).parent
+        root = Path(garrulus.__file__).parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode())
@@ -68,8 +71,11 @@ class GarrulusServer:
         domain: str,
         cpu: int,
         modules: list[str] | None = None,
+        src: Path | None = None,
     ) -> None:
         self.workdir = workdir
+        # Run Garrulus from this source tree (first on PYTHONPATH) instead of the installed one.
+        self.src = src
         self.host, self.port, self.domain, self.cpu = host, port, domain, cpu
         self.modules = list(modules or FULL_MODULES)
         self.modules_note = ""
@@ -116,31 +122,42 @@ class GarrulusServer:
     def _cli(self, *args: str) -> list[str]:
         return [sys.executable, "-c", "from garrulus.cli.main import main; main()", *args]
 
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.src is not None:
+            paths = [str(self.src), *filter(None, [env.get("PYTHONPATH")])]
+            env["PYTHONPATH"] = os.pathsep.join(paths)
+        return env
+
     def check(self) -> dict:
         self.write_config()
         done = subprocess.run(
-            self._cli("check", str(self.config_path)), capture_output=True, text=True, timeout=120
+            self._cli("check", str(self.config_path)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=self._env(),
         )
         return {"ok": done.returncode == 0, "output": (done.stdout + done.stderr).strip()}
 
     def _spawn(self) -> None:
         self.write_config()
-        self.source_hashes.add(source_hash())
-        log = open(self.log_path, "ab")
+        self.source_hashes.add(source_hash(self.src))
         # taskset execs the interpreter, so the Popen pid is the server's pid.
-        self.proc = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                str(self.cpu),
-                *self._cli("serve", "--config", str(self.config_path)),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=self.workdir,
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    "taskset",
+                    "-c",
+                    str(self.cpu),
+                    *self._cli("serve", "--config", str(self.config_path)),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self._env(),
+                cwd=self.workdir,
+            )
         if not wait_for_port(self.host, self.port, 120, alive=lambda: self.proc.poll() is None):
             code = self.proc.poll()
             if code is None:
@@ -208,9 +225,15 @@ class GarrulusServer:
             capture_output=True,
             text=True,
         ).stdout.strip()
+        if self.src is not None:
+            # An exported tree is no git checkout: its COMMIT file (if any) names the commit.
+            marker = self.src / "COMMIT"
+            commit = marker.read_text().strip() if marker.exists() else "(source tree)"
+            dirty = ""
         return {
             "version": version,
             "commit": commit + ("+dirty" if dirty else ""),
+            "source_tree": str(self.src) if self.src else "the installed garrulus package",
             "python": sys.version.split()[0],
             "config": self.config_text(),
             "modules_enabled": self.modules,

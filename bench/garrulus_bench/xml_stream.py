@@ -13,7 +13,7 @@ SEP = "\x01"  # namespace separator: never appears in a namespace URI or a name
 
 
 class Node:
-    __slots__ = ("ns", "name", "attrs", "kids", "_text")
+    __slots__ = ("_text", "attrs", "kids", "name", "ns")
 
     def __init__(self, ns: str, name: str, attrs: dict[str, str]) -> None:
         self.ns = ns

@@ -33,6 +33,12 @@ class Session(abc.ABC):
     def send(self, stanza: Element) -> None:
         """Queue a stanza for this client; never blocks."""
 
+    def send_text(self, text: str) -> None:
+        """Queue an already serialised stanza (jabber:client as the default namespace)."""
+        from garrulus.xmpp.xml import parse_client_xml
+
+        self.send(parse_client_xml(text))
+
     @abc.abstractmethod
     def close(self, error: StreamError | None = None) -> None:
         """Close the stream, with a stream error if given."""

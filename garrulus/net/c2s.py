@@ -186,7 +186,9 @@ class C2SConnection(asyncio.Protocol, Session):
             self.transport.write(data)
 
     def send(self, stanza: Element) -> None:
-        text = to_xml(stanza)
+        self.send_text(to_xml(stanza))
+
+    def send_text(self, text: str) -> None:
         if self.sm is not None:
             self.sm.record_out(text)
             if self.hibernating:

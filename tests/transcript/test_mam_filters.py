@@ -21,6 +21,7 @@ from tests.transcript.test_mam_support import (
     MODULES,
     archive_of,
     chat,
+    count_of,
     iq,
     query,
     rsm_set,
@@ -114,12 +115,15 @@ async def test_flt_06_with_nobody_is_empty_and_complete(tmp_path: Path) -> None:
     c = await conversation(tmp_path)
     await chat(c.server, c.bob, "alice@localhost", "hi")
     page = await query(c.server, c.alice, form={"with": "nobody@localhost"})
+    # A filtered page carries no <count/> (RSM-24): an empty <set/>, and complete.
     Transcript().match(
         page.iq,
         """<iq type='result' id='q1' to='alice@localhost/a' from='alice@localhost'>
-        <fin xmlns='urn:xmpp:mam:2' complete='true'><set xmlns='http://jabber.org/protocol/rsm'>
-        <count>0</count></set></fin></iq>""",
+        <fin xmlns='urn:xmpp:mam:2' complete='true'><set xmlns='http://jabber.org/protocol/rsm'/>
+        </fin></iq>""",
     )
+    # Asked for (<max>0</max>), the set's size is 0.
+    assert await count_of(c.server, c.alice, form={"with": "nobody@localhost"}) == 0
     await c.server.stop()
 
 
@@ -198,14 +202,17 @@ async def test_flt_11_time_filters_combine_with_everything(tmp_path: Path) -> No
     # Conversations: with + start + end, paging back with <before/>.
     form = {"with": "bob@localhost", "start": at(2), "end": at(7)}
     page = await query(c.server, c.alice, form=form, rsm=rsm_set(max=2, last_page=True))
-    assert page.bodies == ["b5", "b7"] and not page.complete and page.count == 3
+    assert page.bodies == ["b5", "b7"] and not page.complete
+    assert page.count is None and page.first_index is None  # filtered: counted only when asked
+    assert await count_of(c.server, c.alice, form=form) == 3
     page = await query(c.server, c.alice, form=form, rsm=rsm_set(max=2, before=page.first))
     assert page.bodies == ["b3"] and page.complete
     # Gajim: start + RSM after.
     page = await query(
         c.server, c.alice, form={"start": at(3)}, rsm=rsm_set(max=2, after=ids["k4"])
     )
-    assert page.bodies == ["b5", "k6"] and not page.complete and page.count == 6
+    assert page.bodies == ["b5", "k6"] and not page.complete and page.count is None
+    assert await count_of(c.server, c.alice, form={"start": at(3)}) == 6
     # Dino: start + empty <before/>.
     page = await query(
         c.server, c.alice, form={"start": at(6)}, rsm=rsm_set(max=20, last_page=True)
@@ -235,8 +242,9 @@ async def test_flt_12_after_id_is_exclusive(tmp_path: Path) -> None:
         page,
         """<iq type='result' id='q1' to='alice@localhost/a' from='alice@localhost'>
         <fin xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'>
-        <first index='0'>{id5}</first><last>{id9}</last><count>11</count></set></fin></iq>""",
+        <first>{id5}</first><last>{id9}</last></set></fin></iq>""",
     )
+    assert await a.count(form={"after-id": a.id(4)}) == 11  # 5..15
     page = await a.query(form={"before-id": a.id(4)})
     assert a.numbers(page.ids) == [1, 2, 3]
     await a.stop()
@@ -246,7 +254,8 @@ async def test_flt_13_before_id_does_not_page_backwards(tmp_path: Path) -> None:
     a = await archive_of(tmp_path, 15)
     page = await a.query(form={"before-id": a.id(11)}, rsm=rsm_set(max=5))
     assert a.numbers(page.ids) == [1, 2, 3, 4, 5]
-    assert not page.complete and page.count == 10
+    assert not page.complete and page.count is None
+    assert await a.count(form={"before-id": a.id(11)}) == 10  # 1..10
     await a.stop()
 
 
@@ -260,8 +269,9 @@ async def test_flt_14_after_id_and_before_id_are_an_open_range(tmp_path: Path) -
         page,
         """<iq type='result' id='q1' to='alice@localhost/a' from='alice@localhost'>
         <fin xmlns='urn:xmpp:mam:2' complete='true'><set xmlns='http://jabber.org/protocol/rsm'>
-        <first index='0'>{id6}</first><last>{id10}</last><count>5</count></set></fin></iq>""",
+        <first>{id6}</first><last>{id10}</last></set></fin></iq>""",
     )
+    assert await a.count(form={"after-id": a.id(5), "before-id": a.id(11)}) == 5
     await a.stop()
 
 
@@ -271,7 +281,11 @@ async def test_flt_15_rsm_pages_inside_the_form_range(tmp_path: Path) -> None:
     assert a.numbers(page.ids) == [9, 10, 11]
     page = await a.query(form={"after-id": a.id(5)}, rsm=rsm_set(max=5, last_page=True))
     assert a.numbers(page.ids) == [11, 12, 13, 14, 15]
-    assert page.count == 10 and page.first_index == 5 and not page.complete
+    assert page.count is None and page.first_index is None and not page.complete
+    assert await a.count(form={"after-id": a.id(5)}) == 10
+    # Exactly 5 of the range lie before that last page (the index it no longer states).
+    page = await a.query(form={"after-id": a.id(5)}, rsm=rsm_set(max=50, before=page.first))
+    assert a.numbers(page.ids) == [6, 7, 8, 9, 10] and page.complete
     # An RSM id outside the form's range cannot widen it.
     page = await a.query(form={"after-id": a.id(5)}, rsm=rsm_set(max=3, after=a.id(2)))
     assert a.numbers(page.ids) == [6, 7, 8]
@@ -282,7 +296,8 @@ async def test_flt_16_ids_in_archive_order(tmp_path: Path) -> None:
     a = await archive_of(tmp_path, 12)
     page = await a.query(form={"ids": [a.id(10), a.id(5), a.id(10)]})
     assert a.numbers(page.ids) == [5, 10]
-    assert page.complete and page.count == 2
+    assert page.complete and page.count is None
+    assert await a.count(form={"ids": [a.id(10), a.id(5), a.id(10)]}) == 2
     await a.stop()
 
 
@@ -312,8 +327,10 @@ async def test_flt_17_unknown_id_is_item_not_found(tmp_path: Path) -> None:
 
 async def test_flt_18_existing_id_outside_other_filters_is_no_error(tmp_path: Path) -> None:
     a = await archive_of(tmp_path, 3)  # all from Bob
-    page = await a.query(form={"ids": [a.id(2)], "with": "kate@localhost"})
-    assert page.ok and page.results == [] and page.complete and page.count == 0
+    form = {"ids": [a.id(2)], "with": "kate@localhost"}
+    page = await a.query(form=form)
+    assert page.ok and page.results == [] and page.complete and page.count is None
+    assert await a.count(form=form) == 0  # asked for, the count is no error either
     await a.stop()
 
 
@@ -431,17 +448,18 @@ async def test_fts_02_case_insensitive_word_match_unicode(tmp_path: Path, store_
 
 async def test_fts_03_combines_with_filters_rsm_and_count(tmp_path: Path, store_kind: str) -> None:
     a = await fulltext_archive(tmp_path, store_kind)
-    page = await a.query(form={FULLTEXT: "cat", "with": "bob@localhost"}, rsm=rsm_set(max=2))
-    assert page.bodies == ["The cat sat", "the CAT's toy"] and page.count == 3
+    form = {FULLTEXT: "cat", "with": "bob@localhost"}
+    page = await a.query(form=form, rsm=rsm_set(max=2))
+    assert page.bodies == ["The cat sat", "the CAT's toy"] and page.count is None
     assert not page.complete
-    page = await a.query(
-        form={FULLTEXT: "cat", "with": "bob@localhost"}, rsm=rsm_set(max=2, after=page.last)
-    )
-    assert page.bodies == ["Cat!"] and page.complete and page.first_index == 2
-    page = await a.query(
-        form={FULLTEXT: "cat", "after-id": a.id(2)}, rsm=rsm_set(last_page=True, max=1)
-    )
-    assert page.bodies == ["cat and dog"] and page.count == 2
+    assert await a.count(form=form) == 3
+    page = await a.query(form=form, rsm=rsm_set(max=2, after=page.last))
+    assert page.bodies == ["Cat!"] and page.complete
+    assert page.count is None and page.first_index is None  # filtered: no count, no index
+    form = {FULLTEXT: "cat", "after-id": a.id(2)}
+    page = await a.query(form=form, rsm=rsm_set(last_page=True, max=1))
+    assert page.bodies == ["cat and dog"] and page.count is None and not page.complete
+    assert await a.count(form=form) == 2
     await a.stop()
 
 
@@ -458,9 +476,23 @@ async def test_flt_sqlite_store_agrees_on_filters(tmp_path: Path) -> None:
     a = await archive_of(tmp_path, 15, sql=True)
     page = await a.query(form={"after-id": a.id(5)}, rsm=rsm_set(max=5, last_page=True))
     assert a.numbers(page.ids) == [11, 12, 13, 14, 15]
-    assert page.count == 10 and page.first_index == 5 and not page.complete
+    assert page.count is None and page.first_index is None and not page.complete
+    assert await a.count(form={"after-id": a.id(5)}) == 10  # the store's filtered count
+    page = await a.query(form={"after-id": a.id(5)}, rsm=rsm_set(max=50, before=page.first))
+    assert a.numbers(page.ids) == [6, 7, 8, 9, 10] and page.complete
     page = await a.query(form={"before-id": a.id(11)}, rsm=rsm_set(max=5))
-    assert a.numbers(page.ids) == [1, 2, 3, 4, 5]
+    assert a.numbers(page.ids) == [1, 2, 3, 4, 5] and not page.complete
+    assert await a.count(form={"before-id": a.id(11)}) == 10
     page = await a.query(form={"ids": [a.id(10), a.id(5)]})
-    assert a.numbers(page.ids) == [5, 10]
+    assert a.numbers(page.ids) == [5, 10] and page.complete
+    assert await a.count(form={"ids": [a.id(10), a.id(5)]}) == 2
+    # Unfiltered pages carry the kept total; the SQL store states an index only where it is
+    # free (a first page, a last page), never a count for a middle one.
+    page = await a.query(rsm=rsm_set(max=5))
+    assert (page.count, page.first_index) == (15, 0)
+    page = await a.query(rsm=rsm_set(max=5, last_page=True))
+    assert (page.count, page.first_index) == (15, 10)
+    page = await a.query(rsm=rsm_set(max=5, after=a.id(5)))
+    assert a.numbers(page.ids) == [6, 7, 8, 9, 10]
+    assert (page.count, page.first_index) == (15, None)
     await a.stop()

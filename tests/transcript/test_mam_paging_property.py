@@ -4,8 +4,10 @@ millisecond) and a random filter (bare/full ``with``, ``start``/``end``, ``after
 ``before-id``, ``ids``), paging forwards (RSM ``<after/>``) and backwards (RSM ``<before/>``)
 with a random ``<max/>`` (sometimes above the server's cap) returns exactly the matching messages
 in archive order, with no gap and no duplicate; ``complete`` is true exactly on the last page,
-``<count/>``, ``<first index/>``, ``<first/>``/``<last/>`` are exact, and ``<flip-page/>`` only
-reverses the sending order. The expected set comes from a plain model of what was sent.
+``<first/>``/``<last/>`` are exact, and ``<flip-page/>`` only reverses the sending order.
+``<count/>`` and ``<first index/>`` are exact on unfiltered pages and absent from filtered ones
+(counted only when asked, RSM-24), where a ``<max>0</max>`` query gives the exact count. The
+expected set comes from a plain model of what was sent.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from garrulus.core.clock import FakeClock
 from garrulus.core.server import Server
 from garrulus.xmpp.datetime import format_datetime
 from tests.harness import FakeSession, login, start_server
-from tests.transcript.test_mam_support import MODULES, Page, chat, query, rsm_set
+from tests.transcript.test_mam_support import MODULES, Page, chat, count_of, query, rsm_set
 
 CAP = 5  # max_archive_query_results: some drawn <max/> values are above it (FIN-07)
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -185,14 +187,19 @@ def expected_bodies(
     return out
 
 
-def check_fin(page: Page, shown: list[str], expected: list[str], flip: bool) -> None:
-    """``shown`` is this page's ids in archive order."""
-    assert page.count == len(expected)
+def check_fin(
+    page: Page, shown: list[str], expected: list[str], flip: bool, filtered: bool, index: int
+) -> None:
+    """``shown`` is this page's ids in archive order, ``index`` the position of its first in the
+    filtered set. Unfiltered pages state the count and the index (the memory store knows both
+    for free); filtered pages state neither (RSM-24)."""
+    assert page.count == (None if filtered else len(expected))
     if shown:
         assert (page.first, page.last) == (shown[0], shown[-1])  # RSM-20, RSM-21 under flip
-        assert page.first_index is not None
+        assert page.first_index == (None if filtered else index)
     else:
         assert page.first is None and page.last is None  # RSM-19
+        assert page.first_index is None
     assert page.ids == (list(reversed(shown)) if flip else shown)  # FLIP-01/02, RES-09
 
 
@@ -213,9 +220,7 @@ async def page_forwards(
         )
         assert page.ok, page.iq
         shown = list(reversed(page.ids)) if flip else page.ids
-        check_fin(page, shown, expected, flip)
-        if shown:
-            assert page.first_index == len(seen)
+        check_fin(page, shown, expected, flip, bool(form), len(seen))
         assert len(shown) <= min(max_, CAP)
         seen += [body_of[i] for i in shown]
         # complete exactly when nothing of the set lies after this page (FIN-01..04, FIN-07)
@@ -243,9 +248,8 @@ async def page_backwards(
         page = await query(world.server, alice, form=form, rsm=rsm, flip=flip)
         assert page.ok, page.iq
         shown = list(reversed(page.ids)) if flip else page.ids
-        check_fin(page, shown, expected, flip)
-        if shown:
-            assert page.first_index == len(expected) - len(seen) - len(shown)
+        index = len(expected) - len(seen) - len(shown)
+        check_fin(page, shown, expected, flip, bool(form), index)
         seen = [body_of[i] for i in shown] + seen
         assert page.complete == (len(seen) == len(expected)), (seen, expected)
         if page.complete:
@@ -289,6 +293,8 @@ def test_paging_through_the_protocol_returns_exactly_the_filtered_set(tmp_path: 
             expected = expected_bodies(model, form, ids)
             max_ = data.draw(st.integers(1, CAP + 3), label="max")
             flip = data.draw(st.booleans(), label="flip")
+            # The count, filtered or not, as a client asks for it (RSM-16).
+            assert await count_of(world.server, alice, form=form) == len(expected)
             await page_forwards(world, alice, form, max_, flip, expected, body_of)
             await page_backwards(world, alice, form, max_, flip, expected, body_of)
 

@@ -216,8 +216,10 @@ async def test_rsm_18_one_item_page_has_first_and_last(a15: Archive) -> None:
 async def test_rsm_19_empty_page_has_neither(a15: Archive) -> None:
     page = await a15.query(rsm=rsm_set(after=a15.id(15)))
     a15.match_fin(page, fin("<count>15</count>", complete=True))
+    # Filtered: no <count/> unless asked (RSM-24), so an empty <set/>; asked, it is 0.
     page = await a15.query(form={"with": "kate@localhost"})
-    a15.match_fin(page, fin("<count>0</count>", complete=True))
+    a15.match_fin(page, fin("", complete=True))
+    assert await a15.count(form={"with": "kate@localhost"}) == 0
 
 
 async def test_rsm_20_first_and_last_are_result_ids(a15: Archive) -> None:
@@ -239,10 +241,15 @@ async def test_rsm_22_count_is_the_filtered_set(a15: Archive) -> None:
         assert page.count == 15
         after = page.last or after
     assert page.results == [] and page.count == 15  # the empty last page too
+    # A filtered set is counted only when asked (<max>0</max>), its pages carry no count ...
     page = await a15.query(form={"after-id": a15.id(4)}, rsm=rsm_set(max=5))
-    assert page.count == 11
+    assert a15.numbers(page.ids) == [5, 6, 7, 8, 9] and page.count is None
     page = await a15.query(form={"after-id": a15.id(4)}, rsm=rsm_set(max=5, after=a15.id(9)))
-    assert page.count == 11
+    assert a15.numbers(page.ids) == [10, 11, 12, 13, 14] and page.count is None
+    # ... and the count is of the filtered set, wherever the RSM cursor stands.
+    assert await a15.count(form={"after-id": a15.id(4)}) == 11
+    assert await a15.count(form={"after-id": a15.id(4)}, after=a15.id(9)) == 11
+    assert await a15.count(form={"after-id": a15.id(4)}, before=a15.id(9)) == 11
 
 
 async def test_rsm_23_first_index_is_exact(a15: Archive) -> None:
@@ -259,10 +266,15 @@ async def test_rsm_23_first_index_is_exact(a15: Archive) -> None:
     page = await a15.query(rsm=rsm_set(max=5, after=a15.id(12)))
     assert page.first_index is not None
     assert page.first_index + len(page.results) == page.count
-    page = await a15.query(
-        form={"with": "bob@localhost", "after-id": a15.id(2)}, rsm=rsm_set(max=3, after=a15.id(6))
-    )
-    assert page.first_index == 4 and page.count == 13
+    # A filtered page states neither index nor count (RSM-24); the count is asked for, and the
+    # position checked by paging back: exactly 4 of the set (3..6) lie before the page.
+    form = {"with": "bob@localhost", "after-id": a15.id(2)}
+    page = await a15.query(form=form, rsm=rsm_set(max=3, after=a15.id(6)))
+    assert a15.numbers(page.ids) == [7, 8, 9]
+    assert page.first_index is None and page.count is None
+    assert await a15.count(form=form) == 13
+    page = await a15.query(form=form, rsm=rsm_set(max=50, before=page.first))
+    assert a15.numbers(page.ids) == [3, 4, 5, 6] and page.complete
 
 
 async def test_rsm_24_without_totals_complete_stays_right(tmp_path: Path) -> None:
@@ -393,7 +405,6 @@ async def test_flip_03_flip_with_before(a15: Archive) -> None:
         flip=True,
     )
     assert a15.numbers(page.ids) == [10, 9, 8, 7, 6]
-    a15.match_fin(
-        page,
-        fin("<first index='0'>{id6}</first><last>{id10}</last><count>5</count>", complete=True),
-    )
+    # Filtered: no index, no count (RSM-24).
+    a15.match_fin(page, fin("<first>{id6}</first><last>{id10}</last>", complete=True))
+    assert await a15.count(form={"after-id": a15.id(5), "before-id": a15.id(11)}) == 5

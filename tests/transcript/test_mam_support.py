@@ -221,6 +221,25 @@ async def query(
     return Page(results, got[end], other)
 
 
+async def count_of(
+    server: Server,
+    session: FakeSession,
+    *,
+    form: Mapping[str, str | Sequence[str]] | None = None,
+    after: str | None = None,
+    before: str | None = None,
+) -> int:
+    """The size of a query's set, asked the way a client must ask for a filtered one: a
+    ``<max>0</max>`` query (RSM-16). Filtered pages carry no ``<count/>`` (counting a filtered
+    set costs a scan, so it happens only when asked, RSM-24); this always gets one, and nothing
+    else: no results, no ``<first/>``/``<last/>``."""
+    page = await query(server, session, form=form, rsm=rsm_set(max=0, after=after, before=before))
+    assert page.ok, xml(page.iq)
+    assert page.results == [] and page.first is None and page.last is None, xml(page.iq)
+    assert page.count is not None, xml(page.iq)
+    return page.count
+
+
 async def iq(server: Server, session: FakeSession, stanza: str) -> Element:
     """Send an IQ and return the one reply."""
     session.take()
@@ -271,6 +290,10 @@ class Archive:
 
     async def query(self, **kwargs: Any) -> Page:
         return await query(self.server, self.alice, **kwargs)
+
+    async def count(self, **kwargs: Any) -> int:
+        """:func:`count_of` on Alice's archive."""
+        return await count_of(self.server, self.alice, **kwargs)
 
     def match_fin(self, page: Page, expected: str) -> None:
         self.t.match(page.iq, expected)

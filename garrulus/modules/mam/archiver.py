@@ -29,7 +29,7 @@ from garrulus.modules.mam.prefs_store import PrefsStore
 from garrulus.storage.api import Direction, NewArchiveItem, StorageError
 from garrulus.xmpp import ns
 from garrulus.xmpp.jid import JID, try_jid
-from garrulus.xmpp.xml import el, qname, to_xml
+from garrulus.xmpp.xml import el, qname, split_tag, to_xml
 
 if TYPE_CHECKING:
     from garrulus.core.module_api import ModuleContext
@@ -42,6 +42,7 @@ _NOTE_IN = "mam:in"
 _NOTE_PRE_IN = "mam:pre-in"  # the recipient's entry, stored with the sender's
 _NOTE_OUT = "mam:out"
 _NOTE_STAMP = "mam:out-stamp"
+_NOTE_COPY = "mam:stored-form"
 
 
 @dataclass
@@ -232,21 +233,36 @@ class Archiver:
             )
         if not decision.store:
             return None
-        stanza = event.stanza
-        stored = stored_copy(stanza, self.dont_archive)
+        text, key, body = self._stored_form(event, sender)
         return NewArchiveItem(
             owner=str(owner),
             peer=str(peer.bare),
             peer_resource=peer.resource,
             direction=direction,
             when=self.module.server.clock.now(),
-            stanza=to_xml(stored, ""),
-            body=stanza.findtext(BODY),
+            stanza=text,
+            body=body,
             msg_type=event.stanza_type,
-            # Keyed on what is stored, so `garrulus mam import` of an export, which only has
-            # the stored copy, finds the same keys.
-            dedup_key=dedup_key(stored, sender),
+            dedup_key=key,
         )
+
+    def _stored_form(self, event: StanzaEvent, sender: JID) -> tuple[str, str | None, str | None]:
+        """What is stored, its idempotency key and its text body: worked out once per message,
+        as the sender's and the recipient's copies are the same bytes."""
+        cached = event.notes.get(_NOTE_COPY)
+        if cached is not None and cached[0] == self.dont_archive:
+            return cached[1]  # type: ignore[no-any-return]
+        stanza = event.stanza
+        excluded = self.dont_archive
+        if any(split_tag(node.tag)[0] in excluded for node in stanza):
+            stored = stored_copy(stanza, excluded)
+        else:
+            stored = stanza  # nothing to leave out: serialise it as it is, no copy
+        # Keyed on what is stored, so `garrulus mam import` of an export, which only has the
+        # stored copy, finds the same keys.
+        form = (to_xml(stored, ""), dedup_key(stored, sender), stanza.findtext(BODY))
+        event.notes[_NOTE_COPY] = (excluded, form)
+        return form
 
     async def _archive(
         self, event: StanzaEvent, owner: JID, peer: JID, direction: Direction, sender: JID

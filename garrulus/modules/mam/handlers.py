@@ -12,7 +12,13 @@ from garrulus.modules.mam.ids import IdCodec
 from garrulus.modules.mam.prefs import build_prefs, parse_prefs
 from garrulus.modules.mam.prefs_store import PrefsStore
 from garrulus.modules.mam.query import build_query_form, parse_query
-from garrulus.modules.mam.results import fin_element, metadata_element, result_message, send_order
+from garrulus.modules.mam.results import (
+    fin_element,
+    metadata_element,
+    result_message,
+    result_message_text,
+    send_order,
+)
 from garrulus.storage.api import (
     ArchiveBounds,
     ArchivedMessage,
@@ -26,6 +32,19 @@ if TYPE_CHECKING:
     from garrulus.core.module_api import ModuleContext
 
 STATE_KEY = "mam"
+
+
+def _unfiltered(query: ArchiveQuery) -> bool:
+    return (
+        query.with_bare is None
+        and query.start is None
+        and query.end is None
+        and query.after_id is None
+        and query.before_id is None
+        and query.ids is None
+        and not query.fulltext
+        and query.msg_types is None
+    )
 
 
 def queried(session_state: dict[str, object]) -> bool:
@@ -98,6 +117,10 @@ class QueryHandlers:
             store_query = self._to_store(request.archive_query)
         except ItemNotFound as exc:
             raise _not_found(exc.archive_id) from None  # no id of ours is spelled so
+        # Counting is done only when asked (<max>0</max>) or cheap: an unfiltered total is kept
+        # by the store, a filtered one costs a count that grows with the archive (RSM-24).
+        with_total = request.page_size == 0 or (self.include_total and _unfiltered(store_query))
+        store_query = dataclasses.replace(store_query, want_total=with_total)
         try:
             page = await store.find(str(owner), store_query)
         except ItemNotFound as exc:
@@ -114,13 +137,17 @@ class QueryHandlers:
         session.state[STATE_KEY] = True
         shown = dataclasses.replace(page, items=tuple(self._to_client(i) for i in page.items))
         # MAM-03/08: every result goes to the asking session, before the IQ result.
+        to, owner_text = str(session.jid), str(owner)
         for item in send_order(shown, request.flip):
-            session.send(
-                result_message(session.jid, owner, request.query_id, item, fromstring(item.stanza))
-            )
-        # A <max>0</max> query asks for the count and nothing else, so it gets one even when
-        # totals are otherwise left out for speed (RSM-16 over RSM-24).
-        with_total = self.include_total or request.page_size == 0
+            text = result_message_text(to, owner_text, request.query_id, item)
+            if text is not None:
+                session.send_text(text)
+            else:
+                session.send(
+                    result_message(
+                        session.jid, owner, request.query_id, item, fromstring(item.stanza)
+                    )
+                )
         return await self.module.reply(event, fin_element(shown, request.flip, with_total))
 
     async def form(self, event: StanzaEvent) -> bool:

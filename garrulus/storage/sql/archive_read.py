@@ -102,13 +102,12 @@ def page_select(dialect: str, owner: str, plan: QueryPlan) -> sa.Select[Any]:
     return statement
 
 
-def _count(connection: Connection, owner: str, plan: QueryPlan, below: int | None = None) -> int:
-    hi = plan.hi if below is None else min(plan.hi, below - 1)
+def _count(connection: Connection, owner: str, plan: QueryPlan) -> int:
     filtered = _filtered(connection.dialect.name, owner, plan)
     statement = (
         sa.select(sa.func.count())
         .select_from(filtered.source)
-        .where(*filtered.conditions, *filtered.id_range(plan.lo, hi))
+        .where(*filtered.conditions, *filtered.id_range(plan.lo, plan.hi))
     )
     return int(connection.execute(statement).scalar_one())
 
@@ -160,11 +159,12 @@ def find(connection: Connection, owner: str, plan: QueryPlan) -> ArchivePage:
     if rows:
         if plan.from_first or (plan.backward and complete and plan.page_lo <= plan.lo):
             first_index = 0  # nothing of the filtered set lies before this page
-        elif total is not None and plan.backward and plan.page_hi >= plan.hi:
+        elif total is not None and (
+            (plan.backward and plan.page_hi >= plan.hi) or (not plan.backward and complete)
+        ):
             first_index = total - len(items)  # a last page: it ends the filtered set
-        elif total is not None:
-            # A total was asked for, so counting is accepted; the position is one more count.
-            first_index = _count(connection, owner, plan, below=rows[0][0])
+        # Elsewhere the position would cost a count over everything before the page, which
+        # grows with the archive; RSM's index is optional (XEP-0059 2.6), so it is left out.
     return ArchivePage(items=items, complete=complete, total=total, first_index=first_index)
 
 
