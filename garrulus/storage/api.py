@@ -100,8 +100,10 @@ class NewArchiveItem:
     stanza: str  # the <message/> serialised in jabber:client, as stored
     body: str | None  # plain text for full-text search, if any
     msg_type: str  # "chat", "normal", "groupchat", "headline"
-    # Idempotency key (sender full JID + origin-id or message id): an item whose key is already
-    # in this owner's archive is not stored again, and the existing id is returned.
+    # Idempotency key (sender JID + origin-id or message id + payload digest): an item whose key
+    # this owner's archive already holds from about the same time (the same hour or the one
+    # before: a resend after a reconnect, a re-import of an export) is not stored again, and the
+    # existing id is returned.
     dedup_key: str | None = None
 
 

@@ -183,3 +183,17 @@ def test_observe_moves_live_ids_past_a_stored_id() -> None:
     stored = id_floor(datetime(2026, 1, 1, tzinfo=UTC)) + 7  # written before the clock stepped back
     gen.observe(stored)
     assert gen.next_id() == stored + 1
+
+
+def test_dedup_values_are_time_ordered_and_match_the_hour_before() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from garrulus.storage.dedup import dedup_candidates, dedup_hash
+
+    t = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+    stored = dedup_hash("a@x", "k", t)
+    assert stored in dedup_candidates("a@x", "k", t + timedelta(minutes=45))  # next hour
+    assert stored not in dedup_candidates("a@x", "k", t + timedelta(hours=3))
+    assert stored not in dedup_candidates("b@x", "k", t)
+    assert dedup_hash("z@x", "zz", t) < dedup_hash("a@x", "a", t + timedelta(hours=1))
+    assert 0 < stored < 2**63

@@ -41,8 +41,12 @@ def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         owner = OWNER if i % 10 else f"user{i}@capulet.lit"
         peer = "romeo@montague.lit" if i % 20 else f"peer{i % 7}@verona.lit"
         body = "hello world" if i % 3 else None
-        rows.append((i, owner, peer, None, "in", "chat", "<message/>", body, f"k{i}"))
-    conn.executemany("INSERT INTO archive VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        rows.append((i, owner, peer, None, "in", "chat", "<message/>", body, f"k{i}", i))
+    conn.executemany(
+        "INSERT INTO archive (id, owner, peer, peer_resource, direction, msg_type, stanza, body,"
+        " dedup_key, dedup_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     conn.commit()
     conn.execute("ANALYZE")
     conn.commit()
@@ -181,7 +185,7 @@ def test_owner_delete_walks_the_owner_index(db_path: Path, connection: Connectio
     assert "SCAN archive" not in delete, delete
 
 
-def test_dedup_lookup_seeks_the_unique_index(db_path: Path, connection: Connection) -> None:
+def test_dedup_lookup_seeks_the_dedup_index(db_path: Path, connection: Connection) -> None:
     when = datetime(2024, 1, 1, tzinfo=UTC)
     rows = [
         archive_write.PendingRow(
@@ -205,4 +209,4 @@ def test_dedup_lookup_seeks_the_unique_index(db_path: Path, connection: Connecti
         connection,
         lambda c: archive_write.insert_batch(c, rows, False, fresh_id=lambda old: old + 1),
     )
-    assert "ux_archive_dedup_key_owner (dedup_key=?)" in lookup, lookup
+    assert "ix_archive_dedup_hash (dedup_hash=?)" in lookup, lookup

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from garrulus.storage.api import DeleteQuery, NewArchiveItem, StorageError
+from garrulus.storage.dedup import dedup_candidates, dedup_hash
 from garrulus.storage.ids import id_floor
 from garrulus.storage.sql.dialect import octet_length, upsert
 from garrulus.storage.sql.schema import archive, archive_owner_stats
@@ -41,6 +42,9 @@ def _values(archive_id: int, item: NewArchiveItem) -> dict[str, Any]:
         "stanza": item.stanza,
         "body": item.body,
         "dedup_key": item.dedup_key,
+        "dedup_hash": None
+        if item.dedup_key is None
+        else dedup_hash(item.owner, item.dedup_key, item.when),
     }
 
 
@@ -53,23 +57,32 @@ def _marks(connection: Connection, count: int) -> str:
     return ", ".join([mark] * count)
 
 
-def _stored_ids(connection: Connection, keys: Iterable[_DedupKey]) -> dict[_DedupKey, int]:
-    wanted = set(keys)
-    if not wanted:
+def _stored_ids(connection: Connection, rows: Iterable[PendingRow]) -> dict[_DedupKey, int]:
+    """Ids of rows already stored under the same (owner, dedup_key) around the same time."""
+    wanted: set[_DedupKey] = set()
+    candidates: set[int] = set()
+    for row in rows:
+        item = row.item
+        if item.dedup_key is None:
+            continue
+        wanted.add((item.owner, item.dedup_key))
+        candidates.update(dedup_candidates(item.owner, item.dedup_key, item.when))
+    if not candidates:
         return {}
-    # Seeks on (dedup_key, owner) for every key at once; owner is matched here. Plain SQL: this
-    # runs once per group commit on the hot path, where building a statement object costs more
-    # than the query.
-    distinct = sorted({key for _, key in wanted})
-    rows = connection.exec_driver_sql(
-        "SELECT dedup_key, owner, id FROM archive WHERE dedup_key IN "
-        f"({_marks(connection, len(distinct))})",
-        tuple(distinct),
+    # Plain SQL: this runs once per group commit on the hot path, where building a statement
+    # object costs more than the query. Hash hits are confirmed on the key text.
+    values = sorted(candidates)
+    found = connection.exec_driver_sql(
+        "SELECT dedup_key, owner, id FROM archive WHERE dedup_hash IN "
+        f"({_marks(connection, len(values))})",
+        tuple(values),
     )
-    return {(owner, key): id_ for key, owner, id_ in rows if (owner, key) in wanted}
+    return {(owner, key): id_ for key, owner, id_ in found if (owner, key) in wanted}
 
 
-_INSERT_COLUMNS = "id, owner, peer, peer_resource, direction, msg_type, stanza, body, dedup_key"
+_INSERT_COLUMNS = (
+    "id, owner, peer, peer_resource, direction, msg_type, stanza, body, dedup_key, dedup_hash"
+)
 _STATS_UPSERT = (
     "INSERT INTO archive_owner_stats (owner, messages, stanza_bytes) VALUES ({marks}) "
     "ON CONFLICT (owner) DO UPDATE SET "
@@ -89,6 +102,7 @@ def _row_tuple(archive_id: int, item: NewArchiveItem) -> tuple[Any, ...]:
         item.stanza,
         item.body,
         item.dedup_key,
+        None if item.dedup_key is None else dedup_hash(item.owner, item.dedup_key, item.when),
     )
 
 
@@ -141,7 +155,7 @@ def insert_batch(
     a savepoint: a dedup key that appeared meanwhile resolves to the stored id, and an id that
     collided (an import into a millisecond already used) is replaced by ``fresh_id(old)``.
     """
-    known = _stored_ids(connection, (k for row in rows if (k := _dedup_key(row.item))))
+    known = _stored_ids(connection, rows)
     results: list[int] = []
     new_rows: list[tuple[Any, ...]] = []
     items: Counter[str] = Counter()
@@ -169,7 +183,7 @@ def insert_batch(
         size[row.item.owner] += len(row.item.stanza.encode())
     if new_rows:
         connection.exec_driver_sql(
-            f"INSERT INTO archive ({_INSERT_COLUMNS}) VALUES ({_marks(connection, 9)})", new_rows
+            f"INSERT INTO archive ({_INSERT_COLUMNS}) VALUES ({_marks(connection, 10)})", new_rows
         )
     _adjust_stats(connection, items, size, +1)
     return results
@@ -181,17 +195,16 @@ def _insert_one(
     key: _DedupKey | None,
     fresh_id: Callable[[int], int],
 ) -> tuple[int, bool]:
-    """(id, True) once inserted, or (stored id, False) when the dedup key is taken."""
+    """(id, True) once inserted. Dedup was settled before (one writer, so nobody can store the
+    same key meanwhile); an IntegrityError here is an id collision (an import into a
+    millisecond already used), answered with a fresh id."""
+    del key
     for _ in range(_MAX_ID_RETRIES):
         try:
             with connection.begin_nested():
                 connection.execute(sa.insert(archive), values)
             return values["id"], True
         except sa.exc.IntegrityError:
-            if key is not None:
-                stored = _stored_ids(connection, [key]).get(key)
-                if stored is not None:
-                    return stored, False
             values = {**values, "id": fresh_id(values["id"])}
     raise StorageError(f"could not find a free archive id near {values['id']}")
 
