@@ -19,10 +19,10 @@ async def test_starttls_scram_login_disco_ping(xmpp_server: RunningServer) -> No
     alice = await xmpp_server.client("alice@localhost/laptop", "wonderland")
     assert alice.is_connected()
     assert str(alice.boundjid) == "alice@localhost/laptop"
-    info = await alice["xep_0030"].get_info(jid="localhost")
+    info = await alice.plugin["xep_0030"].get_info(jid="localhost")
     features = set(info["disco_info"]["features"])
     assert {"http://jabber.org/protocol/disco#info", "urn:xmpp:ping"} <= features
-    rtt = await alice["xep_0199"].ping(jid="localhost", timeout=5)
+    rtt = await alice.plugin["xep_0199"].ping(jid="localhost", timeout=5)
     assert rtt >= 0
 
 
@@ -30,7 +30,7 @@ async def test_direct_tls_login(xmpp_server: RunningServer) -> None:
     await xmpp_server.adduser("bob@localhost", "builder")
     bob = await xmpp_server.client("bob@localhost", "builder", direct_tls=True)
     assert bob.boundjid.resource  # the server made one up
-    info = await bob["xep_0030"].get_info(jid="localhost")
+    info = await bob.plugin["xep_0030"].get_info(jid="localhost")
     assert "urn:xmpp:ping" in info["disco_info"]["features"]
 
 
