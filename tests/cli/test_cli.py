@@ -191,3 +191,10 @@ async def test_served_process_accepts_tls_logins(config: Path) -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "authenticated" in err and "Traceback" not in err
+
+
+def test_db_upgrade_brings_the_schema_to_head(config: Path) -> None:
+    first = run("db", "upgrade", "-c", str(config)).stdout
+    assert "schema empty ->" in first
+    again = run("db", "upgrade", "-c", str(config)).stdout
+    assert "nothing to do" in again
