@@ -158,3 +158,12 @@ class Transcript:
                 found = actual.find(e.tag)
                 assert found is not None, f"{path}: missing child <{e.tag}>"
                 self._match(found, e, f"{path}/{e.tag}", exact)
+
+
+def expect(t: Transcript, session: FakeSession, *stanzas: str) -> None:
+    """Assert that ``session`` received exactly these stanzas, in order (and consume them)."""
+    got = session.take()
+    shown = [to_xml(g, "") for g in got]
+    assert len(got) == len(stanzas), f"{session.jid} got {shown}"
+    for actual, expected in zip(got, stanzas, strict=True):
+        t.match(actual, expected)

@@ -6,12 +6,15 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from garrulus import __version__
 from garrulus.cli.common import load, read_password, run_loop, run_with_server, setup_logging
+from garrulus.core.config import Config
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -66,24 +69,25 @@ def check(config_path: Path | None) -> None:
     click.echo(f"{where}: OK (hosts: {', '.join(config.hosts)})")
 
 
+def _account_action(config: Config, action: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run one account change with storage and modules up; its refusal is the exit message."""
+    from garrulus.core.accounts import AccountError
+
+    setup_logging(config, admin=True)
+    try:
+        return run_with_server(config, action)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @main.command()
 @click.argument("jid")
 @CONFIG_OPTION
 def adduser(jid: str, config_path: Path | None) -> None:
     """Create the account JID (user@host); the password is prompted or read from stdin."""
-    from garrulus.core.accounts import AccountError
-
-    config = load(config_path)
-    setup_logging(config, admin=True)
+    config = load(config_path)  # a bad config is reported before the password is asked for
     password = read_password()
-
-    async def work(server):  # type: ignore[no-untyped-def]
-        return await server.accounts.create(jid, password)
-
-    try:
-        made = run_with_server(config, work)
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+    made = _account_action(config, lambda server: server.accounts.create(jid, password))
     click.echo(f"created {made}")
 
 
@@ -92,19 +96,9 @@ def adduser(jid: str, config_path: Path | None) -> None:
 @CONFIG_OPTION
 def passwd(jid: str, config_path: Path | None) -> None:
     """Change the password of JID; the new one is prompted or read from stdin."""
-    from garrulus.core.accounts import AccountError
-
     config = load(config_path)
-    setup_logging(config, admin=True)
     password = read_password()
-
-    async def work(server):  # type: ignore[no-untyped-def]
-        return await server.accounts.set_password(jid, password)
-
-    try:
-        changed = run_with_server(config, work)
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+    changed = _account_action(config, lambda server: server.accounts.set_password(jid, password))
     click.echo(f"password of {changed} changed")
 
 
@@ -114,20 +108,10 @@ def passwd(jid: str, config_path: Path | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def deluser(jid: str, config_path: Path | None, yes: bool) -> None:
     """Delete the account JID and every piece of its data (roster, archive, offline ...)."""
-    from garrulus.core.accounts import AccountError
-
     config = load(config_path)
-    setup_logging(config, admin=True)
     if not yes and sys.stdin.isatty():
         click.confirm(f"Delete {jid} and all of its data?", abort=True)
-
-    async def work(server):  # type: ignore[no-untyped-def]
-        return await server.accounts.delete(jid)
-
-    try:
-        gone = run_with_server(config, work)
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+    gone = _account_action(config, lambda server: server.accounts.delete(jid))
     click.echo(f"deleted {gone} and its data")
 
 

@@ -11,8 +11,16 @@ import pytest
 from garrulus.core.server import Server
 from garrulus.modules.carbons import eligible
 from garrulus.xmpp.jid import JID, parse_jid
-from garrulus.xmpp.xml import to_xml
-from tests.harness import FakeSession, Transcript, login, logout, parse_stanza, send, start_server
+from tests.harness import (
+    FakeSession,
+    Transcript,
+    expect,
+    login,
+    logout,
+    parse_stanza,
+    send,
+    start_server,
+)
 
 MODULES = ["disco", "roster", "presence", "message", "offline", "carbons"]
 ENABLE = "<iq type='set' id='on'><enable xmlns='urn:xmpp:carbons:2'/></iq>"
@@ -24,14 +32,6 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     server = await start_server(tmp_path, modules=MODULES)
     yield server
     await server.stop()
-
-
-def expect(t: Transcript, session: FakeSession, *stanzas: str) -> None:
-    got = session.take()
-    shown = [to_xml(g, "") for g in got]
-    assert len(got) == len(stanzas), f"{session.jid} got {shown}"
-    for actual, expected in zip(got, stanzas, strict=True):
-        t.match(actual, expected)
 
 
 async def resource(

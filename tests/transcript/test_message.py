@@ -15,7 +15,7 @@ import pytest
 
 from garrulus.core.server import Server
 from garrulus.xmpp.xml import to_xml
-from tests.harness import FakeSession, Transcript, login, send, start_server
+from tests.harness import FakeSession, Transcript, expect, login, send, start_server
 
 MODULES = ["disco", "roster", "presence", "message", "offline"]
 TYPES = ("chat", "normal", "headline", "groupchat", "error")
@@ -82,14 +82,6 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     server = await start_server(tmp_path, modules=MODULES)
     yield server
     await server.stop()
-
-
-def expect(t: Transcript, session: FakeSession, *stanzas: str) -> None:
-    got = session.take()
-    shown = [to_xml(g, "") for g in got]
-    assert len(got) == len(stanzas), f"{session.jid} got {shown}"
-    for actual, expected in zip(got, stanzas, strict=True):
-        t.match(actual, expected)
 
 
 def expect_error(t: Transcript, session: FakeSession, sender: str, msg_id: str = "m1") -> None:

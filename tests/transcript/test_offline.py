@@ -18,6 +18,7 @@ from garrulus.xmpp.xml import to_xml
 from tests.harness import (
     FakeSession,
     Transcript,
+    expect,
     login,
     logout,
     parse_stanza,
@@ -40,14 +41,6 @@ async def server(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Server]:
     await server.accounts.create("bob@localhost", "pw")
     yield server
     await server.stop()
-
-
-def expect(t: Transcript, session: FakeSession, *stanzas: str) -> None:
-    got = session.take()
-    shown = [to_xml(g, "") for g in got]
-    assert len(got) == len(stanzas), f"{session.jid} got {shown}"
-    for actual, expected in zip(got, stanzas, strict=True):
-        t.match(actual, expected)
 
 
 async def comes_online(server: Server, jid: str, presence: str = "<presence/>") -> FakeSession:

@@ -13,7 +13,7 @@ from garrulus.core.routes import STREAM_FEATURES
 from garrulus.core.server import Server
 from garrulus.modules.roster import RosterAPI, Subscription
 from garrulus.xmpp.xml import to_xml
-from tests.harness import FakeSession, Transcript, login, logout, send, start_server
+from tests.harness import FakeSession, Transcript, expect, login, logout, send, start_server
 
 MODULES = ["disco", "roster", "presence", "message"]
 ROSTER_GET = "<iq type='get' id='rg'><query xmlns='jabber:iq:roster'/></iq>"
@@ -24,14 +24,6 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     server = await start_server(tmp_path, modules=MODULES)
     yield server
     await server.stop()
-
-
-def expect(t: Transcript, session: FakeSession, *stanzas: str) -> None:
-    got = session.take()
-    shown = [to_xml(g, "") for g in got]
-    assert len(got) == len(stanzas), f"{session.jid} got {shown}"
-    for actual, expected in zip(got, stanzas, strict=True):
-        t.match(actual, expected)
 
 
 def push(to: str, item: str) -> str:
