@@ -34,6 +34,9 @@ def dedup_hash(owner: str, key: str, when: datetime) -> int:
 
 
 def dedup_candidates(owner: str, key: str, when: datetime) -> tuple[int, int]:
-    """The values an earlier copy of the same message would have: this hour or the one before."""
+    """The values an earlier copy of the same message would have: this hour or the one before.
+
+    The first is ``dedup_hash(owner, key, when)``, the value a copy stored now gets.
+    """
     digest, hour = _digest(owner, key), _hour(when)
     return (hour << _HASH_BITS) | digest, ((hour - 1) << _HASH_BITS) | digest

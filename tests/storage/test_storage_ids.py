@@ -192,6 +192,7 @@ def test_dedup_values_are_time_ordered_and_match_the_hour_before() -> None:
 
     t = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
     stored = dedup_hash("a@x", "k", t)
+    assert dedup_candidates("a@x", "k", t)[0] == stored  # the writer hashes each row once
     assert stored in dedup_candidates("a@x", "k", t + timedelta(minutes=45))  # next hour
     assert stored not in dedup_candidates("a@x", "k", t + timedelta(hours=3))
     assert stored not in dedup_candidates("b@x", "k", t)

@@ -20,18 +20,23 @@ from garrulus.storage.api import (
 )
 from garrulus.storage.archive_query import plan_query
 from garrulus.storage.ids import IdGenerator, decode_id, encode_id, id_time
-from garrulus.storage.sql import archive_read, archive_write, dialect
+from garrulus.storage.sql import archive_read, archive_write, dialect, fts
 from garrulus.storage.sql.archive_write import PendingRow
 from garrulus.storage.sql.database import SqlDatabase
+from garrulus.storage.sql.writer import Upkeep
 
 VACUUM_STEP_PAGES = 2048  # 8 MiB of 4 KiB pages per step: short enough not to stall appends
 
 
 class SqlArchiveStore:
-    def __init__(self, db: SqlDatabase, ids: IdGenerator, *, fulltext: bool) -> None:
+    def __init__(
+        self, db: SqlDatabase, ids: IdGenerator, *, fulltext: bool, deferred_index: bool = False
+    ) -> None:
         self._db = db
         self._ids = ids
         self.caps = ArchiveCaps(total=True, fulltext=fulltext, wildcard_delete=True)
+        # SQLite indexes bodies for full-text search in bulk, after the rows (sql/fts.py).
+        self._deferred_index = deferred_index
         self._handler = functools.partial(archive_write.insert_batch, fresh_id=self._fresh_id)
         # The newest unfinished append per owner: reads of that owner wait for it first, so a
         # query sees every append made before it, even one whose caller didn't await it.
@@ -44,7 +49,16 @@ class SqlArchiveStore:
             # Ids stay increasing across restarts even if the clock went back meanwhile.
             ids.observe(newest)
         fulltext = await db.read(dialect.has_fulltext)
-        return cls(db, ids, fulltext=fulltext)
+        deferred = fulltext and await db.read(fts.is_deferred)
+        if deferred:
+            upkeep = Upkeep(
+                fts.index_pending,
+                every_rows=fts.INDEX_EVERY_ROWS,
+                idle_seconds=fts.INDEX_WHEN_IDLE_SECONDS,
+            )
+            # Rows left queued by the last run or by another process are indexed right away.
+            await db.set_upkeep(upkeep, due=await db.read(fts.has_pending))
+        return cls(db, ids, fulltext=fulltext, deferred_index=deferred)
 
     def _fresh_id(self, taken: int) -> int:
         return self._ids.id_at(id_time(taken))
@@ -133,7 +147,22 @@ class SqlArchiveStore:
         if plan.words and not self.caps.fulltext:
             raise StorageError("full-text search is not available in this database")
         await self._settled(owner)
+        if plan.words and self._deferred_index:
+            await self._index_pending()
         return await self._db.read(functools.partial(archive_read.find, owner=owner, plan=plan))
+
+    async def _index_pending(self) -> None:
+        """Index every row queued for full-text search, so a search sees all of them.
+
+        The owner's appends are committed (``_settled``), so their rows are queued or indexed
+        by now, as are rows another process appended. Each step is its own writer job:
+        appends queued meanwhile go in between, and each step empties the queue faster than
+        they fill it.
+        """
+        if not await self._db.read(fts.has_pending):
+            return
+        while await self._db.write(fts.index_pending):
+            pass
 
     async def get(self, owner: str, archive_id: str) -> ArchivedMessage | None:
         value = decode_id(archive_id)

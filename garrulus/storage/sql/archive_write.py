@@ -6,7 +6,7 @@ Both keep ``archive_owner_stats`` right in the same transaction, so counts never
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,16 +57,34 @@ def _marks(connection: Connection, count: int) -> str:
     return ", ".join([mark] * count)
 
 
-def _stored_ids(connection: Connection, rows: Iterable[PendingRow]) -> dict[_DedupKey, int]:
+def _dedup_hashes(rows: Sequence[PendingRow]) -> list[tuple[int, int] | None]:
+    """Per row, the dedup values an earlier copy could be stored under (None: no dedup key).
+
+    The first is the value this row is stored under (``dedup_candidates``), so each key is
+    hashed once per row.
+    """
+    return [
+        None
+        if row.item.dedup_key is None
+        else dedup_candidates(row.item.owner, row.item.dedup_key, row.item.when)
+        for row in rows
+    ]
+
+
+def _stored_ids(
+    connection: Connection,
+    rows: Sequence[PendingRow],
+    hashes: Sequence[tuple[int, int] | None],
+) -> dict[_DedupKey, int]:
     """Ids of rows already stored under the same (owner, dedup_key) around the same time."""
     wanted: set[_DedupKey] = set()
     candidates: set[int] = set()
-    for row in rows:
-        item = row.item
-        if item.dedup_key is None:
+    for row, row_hashes in zip(rows, hashes, strict=True):
+        key = _dedup_key(row.item)
+        if key is None or row_hashes is None:
             continue
-        wanted.add((item.owner, item.dedup_key))
-        candidates.update(dedup_candidates(item.owner, item.dedup_key, item.when))
+        wanted.add(key)
+        candidates.update(row_hashes)
     if not candidates:
         return {}
     # Plain SQL: this runs once per group commit on the hot path, where building a statement
@@ -91,7 +109,7 @@ _STATS_UPSERT = (
 )
 
 
-def _row_tuple(archive_id: int, item: NewArchiveItem) -> tuple[Any, ...]:
+def _row_tuple(archive_id: int, item: NewArchiveItem, stored_hash: int | None) -> tuple[Any, ...]:
     return (
         archive_id,
         item.owner,
@@ -102,7 +120,7 @@ def _row_tuple(archive_id: int, item: NewArchiveItem) -> tuple[Any, ...]:
         item.stanza,
         item.body,
         item.dedup_key,
-        None if item.dedup_key is None else dedup_hash(item.owner, item.dedup_key, item.when),
+        stored_hash,
     )
 
 
@@ -155,12 +173,13 @@ def insert_batch(
     a savepoint: a dedup key that appeared meanwhile resolves to the stored id, and an id that
     collided (an import into a millisecond already used) is replaced by ``fresh_id(old)``.
     """
-    known = _stored_ids(connection, rows)
+    hashes = _dedup_hashes(rows)
+    known = _stored_ids(connection, rows, hashes)
     results: list[int] = []
     new_rows: list[tuple[Any, ...]] = []
     items: Counter[str] = Counter()
     size: Counter[str] = Counter()
-    for row in rows:
+    for row, row_hashes in zip(rows, hashes, strict=True):
         key = _dedup_key(row.item)
         if key is not None and key in known:
             results.append(known[key])
@@ -174,7 +193,8 @@ def insert_batch(
                 results.append(archive_id)
                 continue
         else:
-            new_rows.append(_row_tuple(row.id, row.item))
+            stored_hash = None if row_hashes is None else row_hashes[0]
+            new_rows.append(_row_tuple(row.id, row.item, stored_hash))
             archive_id = row.id
         if key is not None:
             known[key] = archive_id

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from garrulus.storage.migrate import upgrade_database
 from garrulus.storage.sql.engine import make_engine, normalize_url
-from garrulus.storage.sql.writer import BatchHandler, Writer, as_storage_error
+from garrulus.storage.sql.writer import BatchHandler, Upkeep, Writer, as_storage_error
 
 T = TypeVar("T")
 
@@ -68,6 +68,10 @@ class SqlDatabase:
     def write_batched(self, handler: BatchHandler, rows: Sequence[Any]) -> asyncio.Future[Any]:
         """Queue rows for the writer's next group commit (see Writer.submit_batched)."""
         return self._writer.submit_batched(handler, rows)
+
+    async def set_upkeep(self, upkeep: Upkeep | None, *, due: bool = False) -> None:
+        """Give the writer deferred work to do between jobs (see writer.Upkeep)."""
+        await self._writer.set_upkeep(upkeep, due=due)
 
     async def maintenance(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` on an autocommit connection in a thread of its own (long VACUUMs)."""

@@ -1,7 +1,8 @@
 """The portable schema as SQLAlchemy metadata (the queries' view; migrations create it).
 
 Dialect-only objects live in the migrations and are reached by name: SQLite's FTS5 table
-``archive_fts`` (+ triggers) and PostgreSQL's generated ``archive.body_tsv`` with its GIN index.
+``archive_fts`` with its queue ``archive_fts_pending`` (+ triggers; see sql/fts.py) and
+PostgreSQL's generated ``archive.body_tsv`` with its GIN index.
 A test compares this metadata with a migrated database, so the two cannot drift apart.
 """
 
@@ -76,6 +77,6 @@ archive_owner_stats = sa.Table(
 )
 
 # Names of objects outside the metadata (for the schema comparison test).
-DIALECT_ONLY_TABLE_PREFIXES = ("archive_fts",)
+DIALECT_ONLY_TABLE_PREFIXES = ("archive_fts",)  # archive_fts, its shadow tables, _pending
 DIALECT_ONLY_COLUMNS = frozenset({("archive", "body_tsv")})
 DIALECT_ONLY_INDEXES = frozenset({"ix_archive_body_tsv"})

@@ -7,6 +7,9 @@ so a query issued after an append's future resolved always sees the row.
 Other writes (accounts, key-value, delete batches, vacuum steps) are single jobs, each in its own
 transaction between batches. One writer means SQLite never sees two writers contend for its lock,
 and the order of writes is the order of calls.
+
+Work that is cheaper in bulk (SQLite's full-text indexing) can be left to the writer's
+:class:`Upkeep`, done in steps after every so many appended rows and whenever the queue is idle.
 """
 
 from __future__ import annotations
@@ -56,7 +59,28 @@ class _CallJob:
     waiter: _Waiter
 
 
-_Job = _BatchJob | _CallJob
+@dataclass(eq=False)
+class _ControlJob:
+    fn: Callable[[], Any]  # runs on the writer thread, without a connection
+    waiter: _Waiter
+
+
+_Job = _BatchJob | _CallJob | _ControlJob
+
+
+@dataclass(frozen=True)
+class Upkeep:
+    """Deferred work the writer does between jobs (SQLite's full-text indexing, sql/fts.py).
+
+    ``step`` does a bounded piece of it in a transaction of its own and says whether more is
+    left. It runs once ``every_rows`` batched rows were written since it last ran, when the queue
+    has been idle for ``idle_seconds`` after any were, and again while more is left and no job
+    waits. A failing step is logged and tried again after the next ``every_rows``.
+    """
+
+    step: Callable[[Connection], bool]
+    every_rows: int
+    idle_seconds: float
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
@@ -84,6 +108,10 @@ class Writer:
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
+        # Touched by the writer thread only (set_upkeep installs it with a job).
+        self._upkeep: Upkeep | None = None
+        self._rows_since_upkeep = 0
+        self._upkeep_more = False  # the last step left work, or work is waiting since start
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -109,6 +137,19 @@ class Writer:
         result: T = await waiter.future
         return result
 
+    async def set_upkeep(self, upkeep: Upkeep | None, *, due: bool = False) -> None:
+        """Install (or with None remove) the writer's upkeep; ``due``: work is already waiting,
+        so a step runs as soon as the queue is empty."""
+
+        def install() -> None:
+            self._upkeep = upkeep
+            self._rows_since_upkeep = 0
+            self._upkeep_more = due and upkeep is not None
+
+        waiter = self._waiter()
+        self._queue.put(_ControlJob(install, waiter))
+        await waiter.future
+
     async def close(self) -> None:
         """Write everything queued so far, then stop the thread."""
         if not self._closed:
@@ -127,12 +168,15 @@ class Writer:
     def _run(self) -> None:
         carried: _Job | None = None
         while True:
-            job = carried if carried is not None else self._queue.get()
+            job = carried if carried is not None else self._next_job()
             carried = None
             if job is None:
                 return
             if isinstance(job, _CallJob):
                 self._guarded(self._run_call, job)
+                continue
+            if isinstance(job, _ControlJob):
+                self._guarded(self._run_control, job)
                 continue
             batch = [job]
             size = len(job.rows)
@@ -148,6 +192,36 @@ class Writer:
                     carried = following  # keep the order: it runs right after this batch
                     break
             self._guarded(self._run_batch, batch)
+            upkeep = self._upkeep
+            if upkeep is not None:
+                self._rows_since_upkeep += size
+                if self._rows_since_upkeep >= upkeep.every_rows:
+                    self._run_upkeep(upkeep)
+
+    def _next_job(self) -> _Job | None:
+        """The next job from the queue; a due upkeep step runs while none is waiting."""
+        while True:
+            upkeep = self._upkeep
+            if upkeep is None or not (self._rows_since_upkeep or self._upkeep_more):
+                return self._queue.get()
+            try:
+                if self._upkeep_more:
+                    return self._queue.get_nowait()
+                return self._queue.get(timeout=upkeep.idle_seconds)
+            except queue.Empty:
+                self._run_upkeep(upkeep)
+
+    def _run_upkeep(self, upkeep: Upkeep) -> None:
+        self._rows_since_upkeep = 0
+        self._upkeep_more = False
+        try:
+            with self._engine.begin() as connection:
+                more = upkeep.step(connection)
+        except Exception:
+            # Never fatal, and not retried in a loop: the next try is after more appends.
+            log.exception("writer upkeep step failed")
+            return
+        self._upkeep_more = more  # only once committed
 
     @staticmethod
     def _guarded(run: Callable[[Any], None], work: Any) -> None:
@@ -170,6 +244,14 @@ class Writer:
                     value = job.fn(connection)
         except Exception as exc:
             self._deliver([(job.waiter, None, as_storage_error(exc))])
+        else:
+            self._deliver([(job.waiter, value, None)])
+
+    def _run_control(self, job: _ControlJob) -> None:
+        try:
+            value = job.fn()
+        except Exception as exc:
+            self._deliver([(job.waiter, None, exc)])
         else:
             self._deliver([(job.waiter, value, None)])
 

@@ -24,6 +24,21 @@ depends_on: str | Sequence[str] | None = None
 
 _BATCH = 5000
 
+# r0001's full-text triggers (SQLite), written out: see downgrade().
+_SQLITE_FTS_TRIGGERS = [
+    """CREATE TRIGGER archive_fts_insert AFTER INSERT ON archive WHEN new.body IS NOT NULL BEGIN
+        INSERT INTO archive_fts(rowid, body) VALUES (new.id, new.body);
+    END""",
+    """CREATE TRIGGER archive_fts_delete AFTER DELETE ON archive WHEN old.body IS NOT NULL BEGIN
+        INSERT INTO archive_fts(archive_fts, rowid, body) VALUES ('delete', old.id, old.body);
+    END""",
+    """CREATE TRIGGER archive_fts_update AFTER UPDATE OF body ON archive BEGIN
+        INSERT INTO archive_fts(archive_fts, rowid, body)
+            SELECT 'delete', old.id, old.body WHERE old.body IS NOT NULL;
+        INSERT INTO archive_fts(rowid, body) SELECT new.id, new.body WHERE new.body IS NOT NULL;
+    END""",
+]
+
 
 def upgrade() -> None:
     op.add_column("archive", sa.Column("dedup_hash", sa.BigInteger))
@@ -60,3 +75,13 @@ def downgrade() -> None:
     )
     with op.batch_alter_table("archive") as batch:
         batch.drop_column("dedup_hash")
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        # Batch mode rebuilt the table (copy, drop, rename), which dropped its triggers; the
+        # copy kept every id, so the full-text index still matches and only they come back.
+        has_fts = bind.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archive_fts'"
+        ).first()
+        if has_fts is not None:
+            for statement in _SQLITE_FTS_TRIGGERS:
+                op.execute(statement)
