@@ -128,9 +128,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--garrulus-src",
         type=Path,
-        help="run Garrulus from this source tree (first on PYTHONPATH), e.g. one commit exported "
-        "with `git archive HEAD garrulus | tar -x -C DIR` (a file DIR/COMMIT names it), so that "
-        "changes to the checkout during a long run do not leak into it",
+        help="run Garrulus, and the direct prefill (--garrulus-fill), from this source tree "
+        "(first on PYTHONPATH), e.g. one commit exported with `git archive HEAD garrulus | tar -x "
+        "-C DIR` (a file DIR/COMMIT names it), so that changes to the checkout during a long run "
+        "do not leak into it",
     )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--domain", default="bench.local")
@@ -386,8 +387,18 @@ class Runner:
                 # from Prosody's whole-second timestamps.
                 rate_tl = min(a.prefill_rate, size / 1000)
                 if name == "garrulus":
-                    fills[size] = await prefill.garrulus_prefill(
-                        server.db_path, a.domain, self.owners[size], self.contacts, size, rate_tl
+                    # In a child Python importing garrulus from --garrulus-src (when given), as
+                    # the server does: the database must be written by the server's own code.
+                    fills[size] = await asyncio.to_thread(
+                        prefill.garrulus_prefill,
+                        server.db_path,
+                        a.domain,
+                        self.owners[size],
+                        self.contacts,
+                        size,
+                        rate_tl,
+                        src=a.garrulus_src,
+                        cwd=server.workdir,
                     )
                 else:
                     fills[size] = await asyncio.to_thread(

@@ -15,6 +15,7 @@ import hmac
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
@@ -133,7 +134,7 @@ class Client(asyncio.Protocol):
         self.jid: str | None = None
         self.closed = False
         self.close_reason = ""
-        self.on_message = None  # callable(Node) | None
+        self.on_message: Callable[[Node], None] | None = None
         self.unhandled_messages = 0
         self._inbox: collections.deque[Node] = collections.deque()
         self._inbox_waiter: asyncio.Future[None] | None = None

@@ -11,6 +11,10 @@ in both archives, become the templates; only the JIDs, message ids, keys and tim
   copy, as mod_mam stores them. Inserted in time order in one transaction.
 * Garrulus: through its own storage API (``SqlArchiveStore.append_many``) with historic
   timestamps, so ids, indexes and ``archive_owner_stats`` are exactly what the server keeps.
+  This runs in a child Python started like the server (:func:`garrulus_prefill`): it imports
+  garrulus from ``--garrulus-src`` when given (else the installed package), so the storage code
+  and the migrations that open the database are those of the server that then serves it. The
+  fill's record names that source (``garrulus_source``: path, digest, schema revision).
 
 Messages follow the same pattern as the through-the-server fill: message i is on contact
 i % C's lane; on each lane blocks of 25 alternate between contact->owner and owner->contact.
@@ -20,17 +24,24 @@ Times are evenly spread at ``rate`` messages per second, ending two minutes befo
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pwd
 import sqlite3
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from garrulus_bench.client import logged_in
+from garrulus_bench.servers import BENCH_DIR, garrulus_env, garrulus_python, source_hash
 from garrulus_bench.workloads import Target, chat_body
+from garrulus_bench.xml_stream import Node
 
 TPL_OWNER, TPL_CONTACT = "tplowner", "tplcontact"
 TPL_IN, TPL_OUT = "tplmsgin", "tplmsgout"  # message ids: contact->owner and owner->contact
@@ -53,9 +64,9 @@ async def capture_templates(t: Target, body_size: int) -> None:
         presence=True,
     )
     got: list[str] = []
-    done = asyncio.get_running_loop().create_future()
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def on_message(node) -> None:
+    def on_message(node: Node) -> None:
         got.append(node.attrs.get("id", ""))
         if len(got) == 2 and not done.done():
             done.set_result(None)
@@ -76,7 +87,7 @@ async def capture_templates(t: Target, body_size: int) -> None:
     contact.close()
 
 
-def _plan(n: int, contacts: int):
+def _plan(n: int, contacts: int) -> Iterator[tuple[int, int, bool]]:
     """(index, lane, inbound?) for every message."""
     for i in range(n):
         lane = i % contacts
@@ -119,7 +130,7 @@ def prosody_prefill(
         '"type", "value") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
     )
 
-    def gen():
+    def gen() -> Iterator[tuple[str, str, str, int, str, str, str, str]]:
         for i, lane, inbound in _plan(n, len(contacts)):
             contact = contacts[lane]
             when = int(begin + i / rate)
@@ -180,68 +191,171 @@ def prosody_prefill(
 # ------------------------------------------------------------------------------ Garrulus
 
 
-async def garrulus_prefill(
+def garrulus_prefill(
+    db_path: Path,
+    domain: str,
+    owner: str,
+    contacts: list[str],
+    n: int,
+    rate: float,
+    *,
+    src: Path | None = None,
+    cwd: Path | None = None,
+    timeout: float = 4 * 3600,
+) -> dict[str, Any]:
+    """Fill ``owner``'s archive directly (server stopped), in a child Python that imports
+    garrulus from ``src`` (first on PYTHONPATH, as :class:`GarrulusServer` runs it) or, without
+    ``src``, from the installed package; never from this process's garrulus. Blocking: call it
+    from a thread. Raises RuntimeError when the child fails or imported another garrulus."""
+    cwd = cwd or db_path.parent
+    request = {
+        "db_path": str(db_path),
+        "domain": domain,
+        "owner": owner,
+        "contacts": contacts,
+        "n": n,
+        "rate": rate,
+    }
+    fd, result_name = tempfile.mkstemp(prefix=f"prefill-{owner}-", suffix=".json", dir=cwd)
+    os.close(fd)
+    result_path = Path(result_name)
+    try:
+        done = subprocess.run(
+            garrulus_python(
+                "from garrulus_bench.prefill import _prefill_child; _prefill_child()",
+                json.dumps(request),
+                str(result_path),
+            ),
+            env=garrulus_env(src, BENCH_DIR),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
+            raise RuntimeError(f"garrulus prefill failed (exit {done.returncode}):\n{tail}")
+        result: dict[str, Any] = json.loads(result_path.read_text())
+    finally:
+        result_path.unlink(missing_ok=True)
+    used = result["garrulus_source"]
+    if src is not None and Path(used["imported_from"]) != (src / "garrulus").resolve():
+        raise RuntimeError(
+            f"garrulus prefill imported {used['imported_from']}, not --garrulus-src {src}"
+        )
+    used["source_tree"] = str(src) if src is not None else "the installed garrulus package"
+    used["schema_revision_after"] = _schema_revision(db_path)
+    return result
+
+
+def _schema_revision(db_path: Path) -> str | None:
+    """The Alembic revision the database is at (None without one)."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        row = None
+    finally:
+        con.close()
+    return None if row is None else str(row[0])
+
+
+def _prefill_child() -> None:
+    """The child of :func:`garrulus_prefill`: argv = request JSON, result file."""
+    request = json.loads(sys.argv[1])
+    import garrulus
+
+    package = Path(garrulus.__file__).resolve().parent
+    used: dict[str, Any] = {"imported_from": str(package), "source_hash": source_hash()}
+    try:
+        from garrulus.storage.migrate import head_revision
+
+        used["schema_head"] = head_revision()
+    except ImportError:  # a source tree from before migrations
+        pass
+    result = asyncio.run(
+        garrulus_prefill_in_process(
+            Path(request["db_path"]),
+            request["domain"],
+            request["owner"],
+            request["contacts"],
+            request["n"],
+            request["rate"],
+        )
+    )
+    result["garrulus_source"] = used
+    Path(sys.argv[2]).write_text(json.dumps(result))
+
+
+async def garrulus_prefill_in_process(
     db_path: Path, domain: str, owner: str, contacts: list[str], n: int, rate: float
 ) -> dict[str, Any]:
+    """The fill itself, with whatever garrulus this process imports: the bench calls it only
+    through :func:`garrulus_prefill`, which makes that the server's own source."""
     from garrulus.storage.api import Direction, NewArchiveItem
     from garrulus.storage.manager import open_storage
 
     t_start = time.perf_counter()
-    con = sqlite3.connect(db_path)
-    cols = (
-        "owner",
-        "peer",
-        "peer_resource",
-        "direction",
-        "msg_type",
-        "stanza",
-        "body",
-        "dedup_key",
-    )
-    rows = con.execute(
-        f"SELECT {', '.join(cols)} FROM archive WHERE owner IN (?, ?) ORDER BY id",
-        (f"{TPL_OWNER}@{domain}", f"{TPL_CONTACT}@{domain}"),
-    ).fetchall()
-    con.close()
-    tpl: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        r = dict(zip(cols, row, strict=True))
-        kind = TPL_IN if TPL_IN in r["stanza"] else TPL_OUT
-        tpl[(kind, r["owner"].split("@")[0])] = r
-    if len(tpl) != 4:
-        raise RuntimeError(f"garrulus template rows not found (got {sorted(tpl)})")
+    # Opened first: the database is created/migrated by this garrulus's own migrations (a no-op
+    # when the server, from the same source, already did) before any row is read or written.
     stores = await open_storage({}, f"sqlite:///{db_path}")
-    archive = stores.archive
-    end = datetime.now(UTC) - timedelta(seconds=120)
-    begin = end - timedelta(seconds=n / rate)
-
-    def item(
-        r: dict[str, Any], who: str, contact: str, msg_id: str, kind: str, when: datetime
-    ) -> NewArchiveItem:
-        def s(v: str | None) -> str | None:
-            return None if v is None else _subst(v, owner, contact, msg_id, kind)
-
-        return NewArchiveItem(
-            owner=s(r["owner"]),
-            peer=s(r["peer"]),
-            peer_resource=r["peer_resource"],
-            direction=Direction(r["direction"]),
-            when=when,
-            stanza=s(r["stanza"]),
-            body=r["body"],
-            msg_type=r["msg_type"],
-            dedup_key=s(r["dedup_key"]),
-        )
-
     try:
+        archive = stores.archive
+        cols = (
+            "owner",
+            "peer",
+            "peer_resource",
+            "direction",
+            "msg_type",
+            "stanza",
+            "body",
+            "dedup_key",
+        )
+        con = sqlite3.connect(db_path)
+        try:
+            rows = con.execute(
+                f"SELECT {', '.join(cols)} FROM archive WHERE owner IN (?, ?) ORDER BY id",
+                (f"{TPL_OWNER}@{domain}", f"{TPL_CONTACT}@{domain}"),
+            ).fetchall()
+        finally:
+            con.close()
+        tpl: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:
+            r = dict(zip(cols, row, strict=True))
+            kind = TPL_IN if TPL_IN in r["stanza"] else TPL_OUT
+            tpl[(kind, r["owner"].split("@")[0])] = r
+        if len(tpl) != 4:
+            raise RuntimeError(f"garrulus template rows not found (got {sorted(tpl)})")
+        end = datetime.now(UTC) - timedelta(seconds=120)
+        begin = end - timedelta(seconds=n / rate)
+
+        def item(
+            r: dict[str, Any], contact: str, msg_id: str, kind: str, when: datetime
+        ) -> NewArchiveItem:
+            def s(v: str) -> str:
+                return _subst(v, owner, contact, msg_id, kind)
+
+            return NewArchiveItem(
+                owner=s(r["owner"]),
+                peer=s(r["peer"]),
+                peer_resource=r["peer_resource"],
+                direction=Direction(r["direction"]),
+                when=when,
+                stanza=s(r["stanza"]),
+                body=r["body"],
+                msg_type=r["msg_type"],
+                dedup_key=None if r["dedup_key"] is None else s(r["dedup_key"]),
+            )
+
         batch: list[NewArchiveItem] = []
         for i, lane, inbound in _plan(n, len(contacts)):
             contact = contacts[lane]
             kind = TPL_IN if inbound else TPL_OUT
             when = begin + timedelta(seconds=i / rate)
             msg_id = f"pf{i}"
-            batch.append(item(tpl[(kind, TPL_OWNER)], owner, contact, msg_id, kind, when))
-            batch.append(item(tpl[(kind, TPL_CONTACT)], contact, contact, msg_id, kind, when))
+            batch.append(item(tpl[(kind, TPL_OWNER)], contact, msg_id, kind, when))
+            batch.append(item(tpl[(kind, TPL_CONTACT)], contact, msg_id, kind, when))
             if len(batch) >= 20000:
                 await archive.append_many(batch)
                 batch = []

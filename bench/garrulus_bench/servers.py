@@ -1,8 +1,11 @@
 """Start, stop and describe the servers under test, each pinned to one CPU.
 
-Garrulus runs from this checkout (``python -c 'garrulus.cli.main'``) with a config written here;
-Prosody runs through the shared ``prosody/start.sh`` / ``stop.sh`` and their config, with its
-state in a directory of ours. Both are stopped by their own pid, never by name.
+Garrulus runs from this checkout (``python -P -c 'garrulus.cli.main'``), or from the source tree
+given with ``--garrulus-src`` (first on PYTHONPATH), with a config written here; every other
+Python process that imports garrulus (the direct prefill) is started the same way
+(:func:`garrulus_python`, :func:`garrulus_env`). Prosody runs through the shared
+``prosody/start.sh`` / ``stop.sh`` and their config, with its state in a directory of ours. Both
+are stopped by their own pid, never by name.
 """
 
 from __future__ import annotations
@@ -14,13 +17,35 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 FULL_MODULES = ["disco", "ping", "register", "roster", "presence", "message", "offline", "mam"]
 FALLBACK_MODULES = ["disco", "ping", "register", "mam"]
+BENCH_DIR = Path(__file__).resolve().parents[1]  # holds garrulus_bench, no garrulus package
 
 
-def wait_for_port(host: str, port: int, timeout: float, alive=lambda: True) -> bool:
+def garrulus_python(code: str, *args: str) -> list[str]:
+    """``python -P -c CODE ARGS``. -P keeps the working directory off sys.path: with plain -c it
+    comes first, before PYTHONPATH, and a run started from the checkout's root would import the
+    checkout's ``garrulus/`` instead of the ``--garrulus-src`` tree."""
+    return [sys.executable, "-P", "-c", code, *args]
+
+
+def garrulus_env(src: Path | None, *extra: Path) -> dict[str, str]:
+    """The environment for a Python that imports garrulus: ``src`` (when given) first on
+    PYTHONPATH, so it wins over the installed (editable) package, then ``extra`` folders."""
+    env = dict(os.environ)
+    paths = [str(p) for p in ([src] if src is not None else [])] + [str(p) for p in extra]
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def wait_for_port(
+    host: str, port: int, timeout: float, alive: Callable[[], bool] = lambda: True
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
@@ -82,7 +107,7 @@ class GarrulusServer:
         self.config_path = workdir / "garrulus-bench.toml"
         self.log_path = workdir / "server.log"
         self.data_path = workdir / "data"
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.source_hashes: set[str] = set()
 
@@ -120,16 +145,12 @@ class GarrulusServer:
         self.config_path.write_text(self.config_text())
 
     def _cli(self, *args: str) -> list[str]:
-        return [sys.executable, "-c", "from garrulus.cli.main import main; main()", *args]
+        return garrulus_python("from garrulus.cli.main import main; main()", *args)
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self.src is not None:
-            paths = [str(self.src), *filter(None, [env.get("PYTHONPATH")])]
-            env["PYTHONPATH"] = os.pathsep.join(paths)
-        return env
+        return garrulus_env(self.src)
 
-    def check(self) -> dict:
+    def check(self) -> dict[str, Any]:
         self.write_config()
         done = subprocess.run(
             self._cli("check", str(self.config_path)),
@@ -145,7 +166,7 @@ class GarrulusServer:
         self.source_hashes.add(source_hash(self.src))
         # taskset execs the interpreter, so the Popen pid is the server's pid.
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
+            proc = self.proc = subprocess.Popen(
                 [
                     "taskset",
                     "-c",
@@ -158,8 +179,8 @@ class GarrulusServer:
                 env=self._env(),
                 cwd=self.workdir,
             )
-        if not wait_for_port(self.host, self.port, 120, alive=lambda: self.proc.poll() is None):
-            code = self.proc.poll()
+        if not wait_for_port(self.host, self.port, 120, alive=lambda: proc.poll() is None):
+            code = proc.poll()
             if code is None:
                 self.stop()
             raise StartError(f"garrulus did not start (exit {code}): {_tail(self.log_path)}")
@@ -197,7 +218,7 @@ class GarrulusServer:
         self.stop()
         self.start()
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         import garrulus  # noqa: F401  (the checkout under test)
 
         version = ""
@@ -326,7 +347,7 @@ class ProsodyServer:
         self.stop()
         self.start()
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         version = subprocess.run(
             ["dpkg-query", "-W", "-f=${Version}", "prosody"], capture_output=True, text=True
         ).stdout.strip()
