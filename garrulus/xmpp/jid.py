@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import idna
@@ -73,6 +73,15 @@ class JID:
     local: str | None
     domain: str
     resource: str | None = None
+    # Worked out once: a message's JIDs are turned into strings and bare JIDs a dozen times on
+    # its way (routing keys, archive rows, attributes), and most JIDs come from parse_jid's cache.
+    _text: str = field(init=False, repr=False, compare=False)
+    _bare: JID = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_text", _join(self.local, self.domain, self.resource))
+        bare = self if self.resource is None else JID(self.local, self.domain)
+        object.__setattr__(self, "_bare", bare)
 
     @staticmethod
     def make(local: str | None, domain: str, resource: str | None = None) -> JID:
@@ -80,7 +89,7 @@ class JID:
 
     @property
     def bare(self) -> JID:
-        return self if self.resource is None else JID(self.local, self.domain)
+        return self._bare
 
     @property
     def is_bare(self) -> bool:
@@ -98,7 +107,7 @@ class JID:
         return JID(self.local, self.domain, _prep_resource(resource))
 
     def __str__(self) -> str:
-        return _join(self.local, self.domain, self.resource)
+        return self._text
 
 
 def _join(local: str | None, domain: str, resource: str | None) -> str:

@@ -98,36 +98,58 @@ def _attr_name(name: str, prefixes: dict[str, str], decls: list[str]) -> str:
 
 _STREAM_NS = ns.STREAM
 
+# (tag, namespace in scope) -> (start of the start tag, end tag, namespace for the children).
+# Stanzas use a few dozen tags, so this is small; the cap keeps a client inventing tags from
+# growing it.
+_Shape = tuple[str, str, str]
+_SHAPES: dict[tuple[str, str], _Shape] = {}
+_MAX_SHAPES = 4096
 
-def _write(node: Element, parent_ns: str, out: list[str]) -> None:
-    uri, local = split_tag(node.tag)
+
+def _shape(tag: str, parent_ns: str) -> _Shape:
+    uri, local = split_tag(tag)
     if uri == _STREAM_NS:
         # Stream-level elements use the stream: prefix the stream header declared, and leave
         # the default namespace in scope for their children.
-        local = "stream:" + local
-        out.append("<" + local)
-        uri = parent_ns
+        shape = ("<stream:" + local, "</stream:" + local + ">", parent_ns)
+    elif uri != parent_ns:
+        shape = (f"<{local} xmlns='{_escape_attr(uri)}'", "</" + local + ">", uri)
     else:
-        out.append("<" + local)
-        if uri != parent_ns:
-            out.append(f" xmlns='{_escape_attr(uri)}'")
-    if node.attrib:
-        prefixes: dict[str, str] = {}
+        shape = ("<" + local, "</" + local + ">", uri)
+    if len(_SHAPES) < _MAX_SHAPES:
+        _SHAPES[(tag, parent_ns)] = shape
+    return shape
+
+
+def _write(node: Element, parent_ns: str, out: list[str]) -> None:
+    # The hot path of every stanza sent: kept flat, with the per-tag work looked up.
+    shape = _SHAPES.get((node.tag, parent_ns)) or _shape(node.tag, parent_ns)
+    out.append(shape[0])
+    attrib = node.attrib
+    if attrib:
+        prefixes: dict[str, str] | None = None
         decls: list[str] = []
-        for name, value in node.attrib.items():
-            out.append(f" {_attr_name(name, prefixes, decls)}='{_escape_attr(value)}'")
-        out.extend(decls)
-    if node.text is None and len(node) == 0:
+        for name, value in attrib.items():
+            if name[:1] == "{":
+                if prefixes is None:
+                    prefixes = {}
+                name = _attr_name(name, prefixes, decls)
+            out.append(f" {name}='{_escape_attr(value)}'")
+        if decls:
+            out.extend(decls)
+    text = node.text
+    if text is None and not len(node):
         out.append("/>")
-    else:
-        out.append(">")
-        if node.text:
-            out.append(_escape_text(node.text))
-        for kid in node:
-            _write(kid, uri, out)
-            if kid.tail:
-                out.append(_escape_text(kid.tail))
-        out.append("</" + local + ">")
+        return
+    out.append(">")
+    if text:
+        out.append(_escape_text(text))
+    uri = shape[2]
+    for kid in node:
+        _write(kid, uri, out)
+        if kid.tail:
+            out.append(_escape_text(kid.tail))
+    out.append(shape[1])
 
 
 def to_xml(node: Element, parent_ns: str = ns.CLIENT) -> str:

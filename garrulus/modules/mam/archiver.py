@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
@@ -68,7 +69,7 @@ def strip_forged_ids(stanza: Element, owner: JID) -> None:
             stanza.remove(node)
 
 
-def dedup_key(stanza: Element, sender: JID) -> str | None:
+def dedup_key(stanza: Element, sender: JID, text: str | None = None) -> str | None:
     """Same message, same key: a resend after a reconnect is not archived twice (OFF-06).
 
     An origin-id is unique per sender account (XEP-0359), so it is keyed with the bare JID and
@@ -77,8 +78,9 @@ def dedup_key(stanza: Element, sender: JID) -> str | None:
     again after a reconnect) sends a different message under an old id, which must be archived,
     and must not be delivered under the old message's stanza-id, which clients would take for a
     duplicate and hide. A true resend carries the same payload (our own stanza-ids are stripped
-    before this is asked). ``garrulus mam import`` computes keys from stored copies: pass the
-    stored copy here too.
+    before this is asked). ``text`` is ``to_xml(stanza, "")`` when the caller has it already;
+    the payload is what it holds between the start and the end tag. ``garrulus mam import``
+    computes keys from stored copies: pass the stored copy here too.
     """
     origin = stanza.find(ORIGIN_ID)
     if origin is not None and origin.get("id"):
@@ -87,10 +89,13 @@ def dedup_key(stanza: Element, sender: JID) -> str | None:
         key = f"i|{sender}|{stanza.get('id')}"
     else:
         return None
-    payload = hashlib.blake2b(digest_size=12)
-    for node in stanza:
-        payload.update(to_xml(node, "").encode())
-    return f"{key}|{payload.hexdigest()}"
+    if text is None:
+        text = to_xml(stanza, "")
+    # Attribute values never hold a raw ">" (the writer escapes it), so the first one ends the
+    # start tag; a self-closing stanza gives an empty payload.
+    payload = text[text.find(">") + 1 : text.rfind("<")]
+    digest = hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
+    return f"{key}|{digest}"
 
 
 class Archiver:
@@ -105,10 +110,18 @@ class Archiver:
 
     # -- the default policy ------------------------------------------------------------------
 
-    async def default_decision(self, check: ArchiveCheck) -> Decision:
+    def default_decision(self, check: ArchiveCheck) -> Decision | Awaitable[Decision]:
         content = should_archive(check.event.stanza, check.direction, self.dont_archive)
         if not content.store:
             return content
+        # Without a coroutine when the answer needs no I/O (the owner's prefs are cached and the
+        # roster doesn't matter): this runs twice for every message.
+        prefs = self.prefs.cached(check.owner.local or "")
+        if prefs is not None and not needs_roster(prefs, check.peer):
+            return prefs_allow(prefs, check.peer, False)
+        return self._decide(check)
+
+    async def _decide(self, check: ArchiveCheck) -> Decision:
         username = check.owner.local or ""
         prefs = await self.prefs.get(username)
         in_roster = False
@@ -260,7 +273,8 @@ class Archiver:
             stored = stanza  # nothing to leave out: serialise it as it is, no copy
         # Keyed on what is stored, so `garrulus mam import` of an export, which only has the
         # stored copy, finds the same keys.
-        form = (to_xml(stored, ""), dedup_key(stored, sender), stanza.findtext(BODY))
+        text = to_xml(stored, "")
+        form = (text, dedup_key(stored, sender, text), stanza.findtext(BODY))
         event.notes[_NOTE_COPY] = (excluded, form)
         return form
 

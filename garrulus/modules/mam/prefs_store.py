@@ -21,6 +21,7 @@ class PrefsStore:
         self.host = module.host.name
         self.default = Prefs(module.option("default_archive_policy"))
         self.smart_enable = bool(module.option("mam_smart_enable"))
+        self._never = Prefs(DefaultPolicy.NEVER)
         self._cache: OrderedDict[str, Prefs | None] = OrderedDict()
 
     async def stored(self, username: str) -> Prefs | None:
@@ -37,11 +38,21 @@ class PrefsStore:
     async def get(self, username: str) -> Prefs:
         """The effective prefs: the user's own, else the server default. With mam_smart_enable
         (as in Prosody) a user who never used the archive gets nothing archived."""
-        prefs = await self.stored(username)
+        return self._effective(await self.stored(username))
+
+    def cached(self, username: str) -> Prefs | None:
+        """The effective prefs if known without asking the store, else None."""
+        cache = self._cache
+        if username not in cache:
+            return None
+        cache.move_to_end(username)
+        return self._effective(cache[username])
+
+    def _effective(self, prefs: Prefs | None) -> Prefs:
         if prefs is not None:
             return prefs
         if self.smart_enable:
-            return Prefs(DefaultPolicy.NEVER)
+            return self._never
         return self.default
 
     async def set(self, username: str, prefs: Prefs) -> None:
