@@ -16,7 +16,7 @@ when none does, the sender gets ``service-unavailable``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from garrulus.core.event_types import StanzaEvent
@@ -94,7 +94,9 @@ def setup(module: ModuleContext) -> None:
             return
         raise StanzaError("service-unavailable", "the recipient is offline")
 
-    async def to_bare(event: StanzaEvent) -> bool:
+    # Plain functions on the hot path: only a message nobody online can take needs a coroutine
+    # (offline storage).
+    def to_bare(event: StanzaEvent) -> bool | Awaitable[bool]:
         stype = event.stanza_type
         if stype == "error":
             return True  # nowhere to bounce an error to
@@ -104,17 +106,21 @@ def setup(module: ModuleContext) -> None:
         for session in recipients:
             session.send(event.stanza)
         if not recipients and stype != "headline":
-            await undeliverable(event)
+            return _offline(event)
         return True  # headlines nobody can take are dropped
 
-    async def to_full(event: StanzaEvent) -> bool:
+    async def _offline(event: StanzaEvent) -> bool:
+        await undeliverable(event)
+        return True
+
+    def to_full(event: StanzaEvent) -> bool | Awaitable[bool]:
         session = host.session(event.to_jid)
         if session is not None:
             session.send(event.stanza)  # RFC 6121 8.5.3.1, whether available or only connected
             return True
         stype = event.stanza_type
         if stype == "chat":
-            return await to_bare(event)  # RFC 6121 8.5.3.2.1
+            return to_bare(event)  # RFC 6121 8.5.3.2.1
         if stype in ("normal", "groupchat"):
             raise StanzaError("service-unavailable", "that resource is not online")
         return True  # headline, error: dropped

@@ -50,6 +50,24 @@ async def test_data_survives_close_and_reopen(database: Database, clock: FakeClo
         await stores.close()
 
 
+async def test_an_append_whose_caller_gave_up_is_still_stored_and_seen(
+    database: Database, clock: FakeClock
+) -> None:
+    stores = await open_storage(SQL, database.url, clock)
+    try:
+        # The caller is cancelled while its rows wait for the group commit: the rows are
+        # written anyway, and a query made afterwards waits for them instead of missing them.
+        task = asyncio.ensure_future(stores.archive.append_many([item(minute=1), item(minute=2)]))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(await everything(stores)) == 2
+        assert (await stores.archive.stats(OWNER))[0].count == 2
+    finally:
+        await stores.close()
+
+
 async def test_live_ids_keep_increasing_across_a_restart_with_the_clock_back(
     database: Database, clock: FakeClock
 ) -> None:

@@ -194,30 +194,38 @@ class Archiver:
         if stamp is not None and stamp in list(event.stanza):
             event.stanza.remove(stamp)
 
-    async def incoming(self, event: StanzaEvent) -> None:
-        """message/bare and message/full: it arrives for a local user; archive, then stamp."""
+    def incoming(self, event: StanzaEvent) -> Awaitable[None] | None:
+        """message/bare and message/full: it arrives for a local user; archive, then stamp.
+
+        A local message was stored on its way out, so this is usually plain code; only a
+        message whose recipient's copy is still to be stored returns a coroutine."""
         if _NOTE_IN in event.notes:
-            return
+            return None
         event.notes[_NOTE_IN] = None
         if event.notes.get(NOTE_REDELIVERY):
-            return  # archived (and stamped) on its first delivery
+            return None  # archived (and stamped) on its first delivery
         owner = event.to_jid.bare
         strip_forged_ids(event.stanza, owner)
         if _NOTE_PRE_IN in event.notes:
             # Decided and stored on the way out, together with the sender's copy.
-            client_id = event.notes.pop(_NOTE_PRE_IN)
-        elif event.from_jid.bare == owner and _NOTE_OUT in event.notes:
+            self._stamp(event, owner, event.notes.pop(_NOTE_PRE_IN))
+            return None
+        if event.from_jid.bare == owner and _NOTE_OUT in event.notes:
             # ARC-24: a message to oneself is one archive entry, made on the way out (even for
             # a message without id, which the idempotency key could not catch); the delivered
             # copy still carries that entry's id (SID-10).
-            client_id = event.notes[_NOTE_OUT]
-        else:
-            if not await self._user_exists(owner):
-                return  # the message module bounces it; nothing to archive for nobody
-            archive_id = await self._archive(
-                event, owner, event.from_jid, Direction.IN, event.from_jid
-            )
-            client_id = None if archive_id is None else self.codec.to_client(archive_id)
+            self._stamp(event, owner, event.notes[_NOTE_OUT])
+            return None
+        return self._store_incoming(event, owner)
+
+    async def _store_incoming(self, event: StanzaEvent, owner: JID) -> None:
+        if not await self._user_exists(owner):
+            return  # the message module bounces it; nothing to archive for nobody
+        archive_id = await self._archive(event, owner, event.from_jid, Direction.IN, event.from_jid)
+        self._stamp(event, owner, None if archive_id is None else self.codec.to_client(archive_id))
+
+    @staticmethod
+    def _stamp(event: StanzaEvent, owner: JID, client_id: str | None) -> None:
         if client_id is not None:
             event.stanza.append(el(STANZA_ID, {"by": str(owner), "id": client_id}))
             event.notes[_NOTE_IN] = client_id

@@ -25,7 +25,13 @@ from garrulus.storage.sql.archive_write import PendingRow
 from garrulus.storage.sql.database import SqlDatabase
 from garrulus.storage.sql.writer import Upkeep
 
-VACUUM_STEP_PAGES = 2048  # 8 MiB of 4 KiB pages per step: short enough not to stall appends
+VACUUM_STEP_PAGES = 2048
+# The per-owner table of unfinished appends is swept of finished ones when it grows this big.
+_PENDING_SWEEP = 4096
+
+
+def _nothing(connection: Any) -> None:
+    del connection  # 8 MiB of 4 KiB pages per step: short enough not to stall appends
 
 
 class SqlArchiveStore:
@@ -67,8 +73,7 @@ class SqlArchiveStore:
 
     async def append(self, item: NewArchiveItem) -> str:
         # The hot path (every archived message): one future, no gather.
-        future = self._submit([PendingRow(self._ids.id_for(item.when), item)])
-        (archive_id,) = await asyncio.shield(future)
+        (archive_id,) = await self._submit([PendingRow(self._ids.id_for(item.when), item)])
         return encode_id(archive_id)
 
     async def append_many(self, items: Sequence[NewArchiveItem]) -> list[str]:
@@ -78,37 +83,41 @@ class SqlArchiveStore:
         rows = [PendingRow(self._ids.id_for(item.when), item) for item in items]
         step = self._db.max_batch
         if len(rows) <= step:
-            ids = await asyncio.shield(self._submit(rows))
-            return [encode_id(archive_id) for archive_id in ids]
+            # Awaited as is, not shielded (a shield per message is measurable): a caller that
+            # gives up cancels only its future; the rows are queued and written anyway, and
+            # _settled() then waits for the writer itself.
+            return [encode_id(archive_id) for archive_id in await self._submit(rows)]
         futures = [self._submit(rows[start : start + step]) for start in range(0, len(rows), step)]
-        # Shielded: a caller that gives up doesn't cancel the write (it is queued anyway), and
-        # readers waiting on the same future still see it complete.
-        if len(futures) == 1:  # the common case, without gather's extra future
-            return [encode_id(archive_id) for archive_id in await asyncio.shield(futures[0])]
         results = await asyncio.shield(asyncio.gather(*futures))
         return [encode_id(archive_id) for chunk in results for archive_id in chunk]
 
     def _submit(self, rows: Sequence[PendingRow]) -> asyncio.Future[Any]:
         future = self._db.write_batched(self._handler, rows)
-        for owner in {row.item.owner for row in rows}:
-            self._pending[owner] = future
-            future.add_done_callback(functools.partial(self._forget, owner))
+        pending = self._pending
+        if len(pending) >= _PENDING_SWEEP:
+            for owner in [o for o, f in pending.items() if f.done()]:
+                del pending[owner]
+        for row in rows:
+            pending[row.item.owner] = future
         return future
 
-    def _forget(self, owner: str, future: asyncio.Future[Any]) -> None:
-        if self._pending.get(owner) is future:
-            del self._pending[owner]
-        if not future.cancelled():
-            future.exception()  # retrieved: a failed write was reported to its caller
-
     async def _settled(self, owner: str | None) -> None:
+        """Wait until the appends made so far (of ``owner``, or of everyone) are committed."""
         if owner is None:
-            waiting = list(set(self._pending.values()))
+            waiting = set(self._pending.values())
         else:
             pending = self._pending.get(owner)
-            waiting = [] if pending is None else [pending]
-        if waiting:
-            await asyncio.wait(waiting)
+            waiting = set() if pending is None else {pending}
+        if not waiting:
+            return
+        await asyncio.wait(waiting)
+        if any(future.cancelled() for future in waiting):
+            # Its caller gave up, so it no longer says when the rows are in; a job queued on
+            # the writer now runs after them.
+            await self._db.write(_nothing)
+        for key in [owner] if owner is not None else list(self._pending):
+            if (future := self._pending.get(key)) is not None and future in waiting:
+                del self._pending[key]
 
     async def delete(self, query: DeleteQuery) -> int:
         total, after = 0, -1
