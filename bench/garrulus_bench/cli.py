@@ -138,7 +138,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--password", default="benchpass")
     ap.add_argument("--garrulus-port", type=int, default=35222)
     ap.add_argument("--prosody-port", type=int, default=35223)
-    ap.add_argument("--server-cpu", type=int, default=1, help="CPU the servers are pinned to")
+    ap.add_argument(
+        "--server-cpu",
+        default="1",
+        metavar="CPUS",
+        help="CPUs the servers are pinned to, a taskset -c list: 1, 0,1 or 0-1 (README: Pinning)",
+    )
     ap.add_argument("--bench-cpu", type=int, default=0, help="CPU this client is pinned to")
     ap.add_argument(
         "--prosody-scripts",
@@ -172,7 +177,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for w in args.workloads:
         if w not in WORKLOADS:
             ap.error(f"unknown workload {w}")
+    args.server_cpus = server_cpus(ap, args)
     return args
+
+
+def server_cpus(ap: argparse.ArgumentParser, args: argparse.Namespace) -> list[int]:
+    """--server-cpu as a sorted list of CPU numbers; it and --bench-cpu must be CPUs this process
+    may run on (the string itself is what taskset and Prosody's start.sh get)."""
+    try:
+        cpus = procstat.parse_cpu_list(args.server_cpu)
+    except ValueError as exc:
+        ap.error(f"--server-cpu: {exc}")
+    usable = procstat.available_cpus()
+    missing = [c for c in cpus if c not in usable]
+    if missing:
+        ap.error(f"--server-cpu: no CPU {missing} here (usable: {sorted(usable)})")
+    if args.bench_cpu not in usable:
+        ap.error(f"--bench-cpu: no CPU {args.bench_cpu} here (usable: {sorted(usable)})")
+    return cpus
+
+
+def shares_cpu(args: argparse.Namespace) -> bool:
+    return args.bench_cpu in args.server_cpus
+
+
+def pinning(args: argparse.Namespace) -> dict[str, Any]:
+    """The JSON's "pinning" section; each measurement's ``cpu.pinning`` has the affinities the
+    kernel reported then."""
+    out: dict[str, Any] = {
+        "servers_cpu": args.server_cpu,
+        "servers_cpus": args.server_cpus,
+        "bench_cpu": args.bench_cpu,
+        "shares_cpu_with_bench": shares_cpu(args),
+    }
+    if out["shares_cpu_with_bench"]:
+        out["note"] = (
+            f"the client runs on CPU {args.bench_cpu} too: rates include its competition with "
+            "the server; server CPU per operation is still the server's own"
+        )
+    return out
 
 
 def owner_name(size: int) -> str:
@@ -294,6 +337,9 @@ class Runner:
             "server_cpu_us_per_msg": median([r["server_cpu_us_per_msg"] for r in runs]),
             "server_busy_pct_of_core": median(
                 [r["cpu"].get("server_busy_pct_of_core") for r in runs]
+            ),
+            "server_busy_pct_of_pinned_cpus": median(
+                [r["cpu"].get("server_busy_pct_of_pinned_cpus") for r in runs]
             ),
             "archive_ok_all_runs": all(r["archive_ok"] for r in runs),
             "runs": len(runs),
@@ -517,7 +563,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "time_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": procstat.machine(),
         "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "pinning": {"servers_cpu": args.server_cpu, "bench_cpu": args.bench_cpu},
+        "pinning": pinning(args),
         "servers": {},
     }
     try:
@@ -544,6 +590,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if shares_cpu(args):
+        print(
+            f"warning: --server-cpu {args.server_cpu} includes the client's CPU "
+            f"{args.bench_cpu} (--bench-cpu): the client competes with the server there",
+            file=sys.stderr,
+        )
     os.sched_setaffinity(0, {args.bench_cpu})
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max(soft, min(hard, args.sessions + 2000))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterable
+from typing import Any
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -44,13 +46,66 @@ def status_kb(pid: int) -> dict[str, int]:
     return out
 
 
-def _per_cpu() -> dict[str, list[int]]:
+def parse_cpu_list(text: str) -> list[int]:
+    """The CPUs of a ``taskset -c`` list ("1", "0,1", "0-3", "0-6:2"), sorted; ValueError if
+    it is malformed."""
+    cpus: set[int] = set()
+    for item in text.split(","):
+        span, colon, stride = item.partition(":")
+        first, dash, last = span.partition("-")
+        if colon and not dash:
+            raise ValueError(f"{item!r}: a stride needs a range (0-6:2)")
+        lo = _cpu_number(first, item)
+        hi = _cpu_number(last, item) if dash else lo
+        step = _cpu_number(stride, item) if colon else 1
+        if hi < lo or step < 1:
+            raise ValueError(f"{item!r}: empty range or zero stride")
+        cpus.update(range(lo, hi + 1, step))
+    return sorted(cpus)
+
+
+def _cpu_number(text: str, item: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{item!r} is not N, N-M or N-M:S")
+    return int(text)
+
+
+def available_cpus() -> set[int]:
+    """The CPUs this process may run on (without sched_getaffinity: 0 .. cpu_count - 1)."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+def affinity(pid: int) -> set[int]:
+    """The CPUs ``pid`` may run on (0: the calling thread); empty when it is gone."""
+    try:
+        return set(os.sched_getaffinity(pid))
+    except OSError:
+        return set()
+
+
+def cpu_roles(server_pid: int | None, online: list[int]) -> dict[str, Any]:
+    """Which CPUs the server and this client may run on (their affinity as the kernel has it),
+    the ``online`` CPUs neither may use, and whether the two share a CPU."""
+    server = affinity(server_pid) if server_pid else set()
+    bench = affinity(0)
+    return {
+        "server_cpus": sorted(server),
+        "bench_cpus": sorted(bench),
+        "other_cpus": [c for c in online if c not in server | bench],
+        "shares_cpu_with_bench": bool(server & bench),
+    }
+
+
+def _per_cpu() -> dict[int, list[int]]:
+    """/proc/stat's row of every online CPU, by CPU number."""
     out = {}
     with open("/proc/stat") as f:
         for line in f:
             if line.startswith("cpu") and line[3].isdigit():
                 name, *values = line.split()
-                out[name] = [int(v) for v in values[:8]]
+                out[int(name[3:])] = [int(v) for v in values[:8]]
     return out
 
 
@@ -62,8 +117,19 @@ def _busy(before: list[int], after: list[int]) -> tuple[float, float, float]:
     return total - idle, total, delta[7]
 
 
+def _busy_s(
+    before: dict[int, list[int]], after: dict[int, list[int]], cpus: Iterable[int]
+) -> float:
+    """Busy seconds, summed over ``cpus``, between two :func:`_per_cpu` snapshots."""
+    return sum(_busy(before[c], after[c])[0] for c in cpus if c in before and c in after) / TICKS
+
+
 class CpuWindow:
-    """CPU use over one measured interval: the server's, ours, and everything else's."""
+    """CPU use over one measured interval: the server's, ours, and everything else's.
+
+    The server may be pinned to several CPUs (``--server-cpu 0,1``): its figures are sums over
+    all its threads, so ``server_busy_pct_of_core`` (100 = one core's worth) may exceed 100,
+    while ``server_busy_pct_of_pinned_cpus`` is relative to all the CPUs it may use."""
 
     def __init__(self, server_pid: int | None) -> None:
         self.server_pid = server_pid
@@ -83,12 +149,11 @@ class CpuWindow:
         wall = time.perf_counter() - self.t0
         cpus = _per_cpu()
         own = sum(os.times()[:2]) - self.own0
-        out: dict = {"wall_s": round(wall, 3), "per_cpu": {}}
-        busy_all = 0.0
-        for name, after in cpus.items():
-            busy, total, steal = _busy(self.cpus0[name], after)
-            busy_all += busy / TICKS
-            out["per_cpu"][name] = {
+        roles = cpu_roles(self.server_pid, sorted(cpus))
+        out: dict = {"wall_s": round(wall, 3), "pinning": roles, "per_cpu": {}}
+        for cpu, after in cpus.items():
+            busy, total, steal = _busy(self.cpus0.get(cpu, after), after)
+            out["per_cpu"][f"cpu{cpu}"] = {
                 "busy_pct": round(100 * busy / total, 1),
                 "steal_pct": round(100 * steal / total, 1),
             }
@@ -96,49 +161,86 @@ class CpuWindow:
         if self.server_pid:
             server = cpu_seconds(self.server_pid) - self.server0
             out["server_cpu_s"] = round(server, 3)
-            out["server_busy_pct_of_core"] = round(100 * server / wall, 1) if wall else None
-            out["other_cpu_s"] = round(max(0.0, busy_all - server - own), 3)
-            out["other_cores_avg"] = round(out["other_cpu_s"] / wall, 3) if wall else None
-            threads1 = thread_cpu_seconds(self.server_pid)
-            main = threads1.get(self.server_pid, 0.0) - self.threads0.get(self.server_pid, 0.0)
-            rest = sorted(
-                (
-                    round(v - self.threads0.get(k, 0.0), 3)
-                    for k, v in threads1.items()
-                    if k != self.server_pid
-                ),
-                reverse=True,
-            )
-            out["server_cpu_by_thread_s"] = {
-                "main (event loop)": round(main, 3),
-                "other threads, busiest first": rest[:6],
-            }
+            out.update(_server_busy(server, wall, len(roles["server_cpus"])))
+            out.update(_others(self.cpus0, cpus, roles, server + own, wall))
+            out["server_cpu_by_thread_s"] = self._by_thread()
         with open("/proc/loadavg") as f:
             out["loadavg_end"] = f.read().split()[:3]
         return out
 
+    def _by_thread(self) -> dict[str, Any]:
+        assert self.server_pid is not None
+        threads1 = thread_cpu_seconds(self.server_pid)
+        main = threads1.get(self.server_pid, 0.0) - self.threads0.get(self.server_pid, 0.0)
+        rest = sorted(
+            (
+                round(v - self.threads0.get(k, 0.0), 3)
+                for k, v in threads1.items()
+                if k != self.server_pid
+            ),
+            reverse=True,
+        )
+        return {"main (event loop)": round(main, 3), "other threads, busiest first": rest[:6]}
+
+
+def _server_busy(server_s: float, wall: float, n_cpus: int) -> dict[str, float | None]:
+    """The server's CPU time per wall second: in % of one core (over 100 when it runs threads
+    on several CPUs at once), and in % of the CPUs it is pinned to."""
+    return {
+        "server_busy_pct_of_core": round(100 * server_s / wall, 1) if wall else None,
+        "server_busy_pct_of_pinned_cpus": (
+            round(100 * server_s / (wall * n_cpus), 1) if wall and n_cpus else None
+        ),
+    }
+
+
+def _others(
+    before: dict[int, list[int]],
+    after: dict[int, list[int]],
+    roles: dict[str, Any],
+    known_s: float,
+    wall: float,
+) -> dict[str, float | None]:
+    """Everybody else's CPU: ``other_cpu_s`` / ``other_cores_avg`` on any CPU (all busy time
+    less ``known_s``, the server's and ours), ``noise_on_pinned_cpus_s`` on the server's and
+    the client's CPUs (what competed with them), and ``other_cpus_busy_pct``, the mean busy %
+    of the CPUs neither is pinned to (None when there are none)."""
+    other = max(0.0, _busy_s(before, after, after) - known_s)
+    pinned = set(roles["server_cpus"]) | set(roles["bench_cpus"])
+    spare = roles["other_cpus"]
+    return {
+        "other_cpu_s": round(other, 3),
+        "other_cores_avg": round(other / wall, 3) if wall else None,
+        "noise_on_pinned_cpus_s": round(max(0.0, _busy_s(before, after, pinned) - known_s), 3),
+        "other_cpus_busy_pct": (
+            round(100 * _busy_s(before, after, spare) / (wall * len(spare)), 1)
+            if wall and spare
+            else None
+        ),
+    }
+
 
 def wait_until_quiet(max_wait: float, threshold_cores: float, exclude_pids: list[int]) -> dict:
     """Wait (at most ``max_wait`` s) until processes other than ours and the server use at most
-    ``threshold_cores`` over a 1 s window; the machine is shared, so this is recorded."""
+    ``threshold_cores`` over a 1 s window, on any CPU; the machine is shared, so this is
+    recorded, with the part of it on our and the server's CPUs (``other_cores_on_pinned_cpus``,
+    the CPUs of this thread and of ``exclude_pids``)."""
     start = time.monotonic()
-    seen = None
+    pinned = affinity(0).union(*(affinity(p) for p in exclude_pids))
     while True:
         cpus0 = _per_cpu()
-        own0 = sum(os.times()[:2])
-        ex0 = sum(_safe_cpu(p) for p in exclude_pids)
+        known0 = sum(os.times()[:2]) + sum(_safe_cpu(p) for p in exclude_pids)
         time.sleep(1.0)
         cpus1 = _per_cpu()
-        busy = sum(_busy(cpus0[n], cpus1[n])[0] for n in cpus1) / TICKS
-        other = (
-            busy - (sum(os.times()[:2]) - own0) - (sum(_safe_cpu(p) for p in exclude_pids) - ex0)
-        )
-        seen = round(max(0.0, other), 3)
+        known = sum(os.times()[:2]) + sum(_safe_cpu(p) for p in exclude_pids) - known0
+        seen = round(max(0.0, _busy_s(cpus0, cpus1, cpus1) - known), 3)
+        on_pinned = round(max(0.0, _busy_s(cpus0, cpus1, pinned) - known), 3)
         waited = time.monotonic() - start
         if seen <= threshold_cores or waited >= max_wait:
             return {
                 "waited_s": round(waited, 1),
                 "other_cores": seen,
+                "other_cores_on_pinned_cpus": on_pinned,
                 "quiet": seen <= threshold_cores,
             }
 

@@ -1,11 +1,12 @@
-"""Start, stop and describe the servers under test, each pinned to one CPU.
+"""Start, stop and describe the servers under test, each pinned with ``taskset -c CPUS``.
 
 Garrulus runs from this checkout (``python -P -c 'garrulus.cli.main'``), or from the source tree
 given with ``--garrulus-src`` (first on PYTHONPATH), with a config written here; every other
 Python process that imports garrulus (the direct prefill) is started the same way
 (:func:`garrulus_python`, :func:`garrulus_env`). Prosody runs through the shared
 ``prosody/start.sh`` / ``stop.sh`` and their config, with its state in a directory of ours. Both
-are stopped by their own pid, never by name.
+are stopped by their own pid, never by name. ``cpus`` is a CPU list in taskset syntax ("1",
+"0,1", "0-1"; ``--server-cpu``), passed as it is to ``taskset -c`` (Prosody: ``BENCH_CPU``).
 """
 
 from __future__ import annotations
@@ -94,14 +95,14 @@ class GarrulusServer:
         host: str,
         port: int,
         domain: str,
-        cpu: int,
+        cpus: str,
         modules: list[str] | None = None,
         src: Path | None = None,
     ) -> None:
         self.workdir = workdir
         # Run Garrulus from this source tree (first on PYTHONPATH) instead of the installed one.
         self.src = src
-        self.host, self.port, self.domain, self.cpu = host, port, domain, cpu
+        self.host, self.port, self.domain, self.cpus = host, port, domain, cpus
         self.modules = list(modules or FULL_MODULES)
         self.modules_note = ""
         self.config_path = workdir / "garrulus-bench.toml"
@@ -170,7 +171,7 @@ class GarrulusServer:
                 [
                     "taskset",
                     "-c",
-                    str(self.cpu),
+                    self.cpus,
                     *self._cli("serve", "--config", str(self.config_path)),
                 ],
                 stdout=log,
@@ -260,6 +261,7 @@ class GarrulusServer:
             "modules_enabled": self.modules,
             "modules_note": self.modules_note,
             "source_hashes_at_starts": sorted(self.source_hashes),
+            "pinned_with": f"taskset -c {self.cpus}",
             "storage": "SQLite (sql, WAL, synchronous=NORMAL as Garrulus sets it)",
         }
 
@@ -274,13 +276,13 @@ class ProsodyServer:
         host: str,
         port: int,
         domain: str,
-        cpu: int,
+        cpus: str,
         nagle: bool,
         loglevel: str = "warn",
     ) -> None:
         self.scripts = scripts
         self.run_dir = run_dir
-        self.host, self.port, self.domain, self.cpu = host, port, domain, cpu
+        self.host, self.port, self.domain, self.cpus = host, port, domain, cpus
         self.nagle = nagle
         self.loglevel = loglevel
         self._pid: int | None = None
@@ -308,7 +310,7 @@ class ProsodyServer:
                 "BENCH_RUN": str(self.run_dir),
                 "BENCH_C2S_PORT": str(self.port),
                 "BENCH_DOMAIN": self.domain,
-                "BENCH_CPU": str(self.cpu),
+                "BENCH_CPU": self.cpus,
                 "BENCH_LOGLEVEL": self.loglevel,
                 "BENCH_NAGLE": "" if self.nagle else "0",
                 "BENCH_TLS": "",
@@ -363,6 +365,7 @@ class ProsodyServer:
                 "BENCH_LOGLEVEL": self.loglevel,
                 "BENCH_C2S_PORT": str(self.port),
                 "BENCH_DOMAIN": self.domain,
+                "BENCH_CPU": self.cpus,
             },
             "nagle": "on (Prosody 0.12 default)"
             if self.nagle

@@ -81,7 +81,8 @@ class C2SConnection(asyncio.Protocol, Session):
         self.parser: StreamParser | None = None
         self.stream_opened = False  # our header is out for the current stream
         self.inbox: deque[Any] = deque()
-        self.wakeup = asyncio.Event()
+        # The worker's wait for input: a bare future, cheaper per stanza than an asyncio.Event.
+        self.idle: asyncio.Future[None] | None = None
         self.worker: asyncio.Task[None] | None = None
         self.out: list[str] = []
         self.flush_scheduled = False
@@ -142,14 +143,22 @@ class C2SConnection(asyncio.Protocol, Session):
             # Handle what parsed cleanly before the error, then the error, in order.
             self.inbox.append(exc)
             self.parser = None
-            self.wakeup.set()
+            self.wake()
             return
         if events:
             self.inbox.extend(events)
-            self.wakeup.set()
+            self.wake()
             if len(self.inbox) > _MAX_INBOUND_BACKLOG and self.transport and not self.paused:
                 self.paused = True
                 self.transport.pause_reading()
+
+    def wake(self) -> None:
+        """Something is in the inbox: let the worker run."""
+        idle = self.idle
+        if idle is not None:
+            self.idle = None
+            if not idle.done():
+                idle.set_result(None)
 
     def eof_received(self) -> bool | None:
         return None
@@ -162,7 +171,7 @@ class C2SConnection(asyncio.Protocol, Session):
         if self.handshake_timer is not None:
             self.handshake_timer.cancel()
         self.inbox.append(None)
-        self.wakeup.set()
+        self.wake()
         log.debug("connection %s lost%s", self.peer, f": {exc}" if exc else "")
 
     # -- output ------------------------------------------------------------------------------
@@ -229,7 +238,7 @@ class C2SConnection(asyncio.Protocol, Session):
             asyncio.get_running_loop().call_later(2.0, transport.abort)
             transport.close()
         self.inbox.append(None)
-        self.wakeup.set()
+        self.wake()
 
     def describe(self) -> str:
         return str(self.jid) if self.bound else (self.username or "unauthenticated")
@@ -244,8 +253,8 @@ class C2SConnection(asyncio.Protocol, Session):
         try:
             while True:
                 if not self.inbox:
-                    self.wakeup.clear()
-                    await self.wakeup.wait()
+                    idle = self.idle = asyncio.get_running_loop().create_future()
+                    await idle
                     continue
                 item = self.inbox.popleft()
                 if self.paused and len(self.inbox) < _MAX_INBOUND_BACKLOG // 2 and self.transport:

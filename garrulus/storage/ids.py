@@ -45,15 +45,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Two characters per 10 bits: an id is 1 + 6 lookups instead of 13 (every message makes two).
+_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
+
+
 def encode_id(archive_id: int) -> str:
     """The client-visible form: 13 Crockford base32 characters, zero-padded."""
     if not 0 <= archive_id <= MAX_ID:
         raise ValueError(f"archive id out of range: {archive_id}")
-    chars = ["0"] * ID_LENGTH
-    for pos in range(ID_LENGTH - 1, -1, -1):
-        chars[pos] = _ALPHABET[archive_id & 31]
-        archive_id >>= 5
-    return "".join(chars)
+    pairs = _PAIRS
+    return (
+        _ALPHABET[archive_id >> 60]
+        + pairs[(archive_id >> 50) & 1023]
+        + pairs[(archive_id >> 40) & 1023]
+        + pairs[(archive_id >> 30) & 1023]
+        + pairs[(archive_id >> 20) & 1023]
+        + pairs[(archive_id >> 10) & 1023]
+        + pairs[archive_id & 1023]
+    )
 
 
 def decode_id(text: str) -> int | None:

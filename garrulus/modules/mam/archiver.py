@@ -14,6 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
@@ -135,9 +136,10 @@ class Archiver:
 
     async def outgoing(self, event: StanzaEvent) -> None:
         """pre-message/*: a local user sent it; archive in the sender's archive."""
-        if _NOTE_OUT in event.notes:
+        notes = event.notes
+        if _NOTE_OUT in notes:
             return
-        event.notes[_NOTE_OUT] = None
+        notes[_NOTE_OUT] = None
         owner = event.from_jid.bare
         strip_forged_ids(event.stanza, owner)
         to = event.to_jid
@@ -151,19 +153,19 @@ class Archiver:
         # Both copies of a local conversation go to the store together: one group commit to
         # wait for per message instead of two in a row (the recipient's copy is decided here
         # by the recipient host's archiver, and :meth:`incoming` only stamps it).
-        peer_archiver = self._peer_archiver(to)
-        if peer_archiver is not None and to.bare != owner:
+        peer_archiver = self._peer_archiver(to) if to.bare != owner else None
+        if peer_archiver is not None:
             strip_forged_ids(event.stanza, to.bare)
-        out_item = await self._prepare(event, owner, to, Direction.OUT, event.from_jid)
+        now = self.module.server.clock.now()
+        out_item = await self._prepare(event, owner, to, Direction.OUT, event.from_jid, now)
         in_item = None
-        if peer_archiver is not None and to.bare != owner:
+        if peer_archiver is not None:
             in_item = await peer_archiver._prepare(
-                event, to.bare, event.from_jid, Direction.IN, event.from_jid
+                event, to.bare, event.from_jid, Direction.IN, event.from_jid, now
             )
+            notes[_NOTE_PRE_IN] = None  # decided: :meth:`incoming` stores nothing more
         items = [item for item in (out_item, in_item) if item is not None]
         if not items:
-            if peer_archiver is not None and to.bare != owner:
-                event.notes[_NOTE_PRE_IN] = None  # decided: nothing for the recipient either
             return
         try:
             ids = await self.module.archive.append_many(items)
@@ -172,21 +174,18 @@ class Archiver:
             # missing from the archive.
             self.log.exception("could not archive message %s", event.stanza.get("id"))
             return
-        stored = dict(zip((id(item) for item in items), ids, strict=True))
         if in_item is not None:
-            event.notes[_NOTE_PRE_IN] = peer_archiver.codec.to_client(stored[id(in_item)])  # type: ignore[union-attr]
-        elif peer_archiver is not None and to.bare != owner:
-            event.notes[_NOTE_PRE_IN] = None
+            notes[_NOTE_PRE_IN] = peer_archiver.codec.to_client(ids[-1])  # type: ignore[union-attr]
         if out_item is None:
             return
-        client_id = self.codec.to_client(stored[id(out_item)])
-        event.notes[_NOTE_OUT] = client_id
+        client_id = self.codec.to_client(ids[0])
+        notes[_NOTE_OUT] = client_id
         # CRB-01/05, as Prosody: the sender's id rides on the stanza while the carbons module
         # copies it to the sender's other clients (below this priority), and :meth:`unstamp`
         # takes it off before the message is routed, so the contact never sees it (SID-02).
         stamp = el(STANZA_ID, {"by": str(owner), "id": client_id})
         event.stanza.append(stamp)
-        event.notes[_NOTE_STAMP] = stamp
+        notes[_NOTE_STAMP] = stamp
 
     def unstamp(self, event: StanzaEvent) -> None:
         """pre-message/*, after carbons: the sender's stanza-id is not for the contact."""
@@ -238,11 +237,23 @@ class Archiver:
         return api if isinstance(api, Archiver) else None
 
     async def _prepare(
-        self, event: StanzaEvent, owner: JID, peer: JID, direction: Direction, sender: JID
+        self,
+        event: StanzaEvent,
+        owner: JID,
+        peer: JID,
+        direction: Direction,
+        sender: JID,
+        when: datetime | None = None,
     ) -> NewArchiveItem | None:
         """The archive entry for ``owner`` if the ``archive-should-store`` event says so."""
         check = ArchiveCheck(event, owner, peer, direction)
-        decision: Decision = await self.host.events.fire(SHOULD_STORE, check)
+        events = self.host.events
+        if events.handlers(SHOULD_STORE) == (self.default_decision,):
+            # Nobody else answers the question (the usual case): ask without the event bus.
+            answer = self.default_decision(check)
+            decision = answer if isinstance(answer, Decision) else await answer
+        else:
+            decision = await events.fire(SHOULD_STORE, check)
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug(
                 "%s message %s for %s (%s): %s",
@@ -260,7 +271,7 @@ class Archiver:
             peer=str(peer.bare),
             peer_resource=peer.resource,
             direction=direction,
-            when=self.module.server.clock.now(),
+            when=when or self.module.server.clock.now(),
             stanza=text,
             body=body,
             msg_type=event.stanza_type,

@@ -14,8 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 from copy import deepcopy
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from garrulus.core.options import Option, OptionValueError
 from garrulus.storage.api import Direction
@@ -79,9 +78,9 @@ DEFAULT_ARCHIVE_POLICY: Final = Option[DefaultPolicy](
 DONT_ARCHIVE_NAMESPACES: Final = frozenset({ns.CHATSTATES})
 
 
-@dataclass(frozen=True)
-class Decision:
-    """Whether to archive, and why (a short stable word for logs and metrics)."""
+class Decision(NamedTuple):
+    """Whether to archive, and why (a short stable word for logs and metrics). A named tuple:
+    two are made for every message, and a tuple is the cheapest immutable record."""
 
     store: bool
     reason: str

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -23,9 +22,8 @@ _DedupKey = tuple[str, str]  # (owner, dedup_key)
 _MAX_ID_RETRIES = 8
 
 
-@dataclass(frozen=True)
-class PendingRow:
-    """An item with the id it was given when append() was called."""
+class PendingRow(NamedTuple):
+    """An item with the id it was given when append() was called (a tuple: one per row)."""
 
     id: int
     item: NewArchiveItem
