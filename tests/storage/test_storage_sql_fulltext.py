@@ -352,6 +352,7 @@ def test_writer_connection_settings(path: Path) -> None:
     try:
         with engine.connect() as connection:
             pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA synchronous").scalar() == 2  # FULL: each commit is on disk
             assert pragma("PRAGMA wal_autocheckpoint").scalar() == (
                 engine_module.SQLITE_WAL_AUTOCHECKPOINT_PAGES
             )
