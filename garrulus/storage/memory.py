@@ -6,6 +6,7 @@ Nothing survives the process. Values go through JSON (key-value) and ids through
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from garrulus.storage.api import (
     ScramCredentials,
 )
 from garrulus.storage.archive_query import QueryPlan, first_missing, fulltext_words, plan_query
-from garrulus.storage.ids import IdGenerator, encode_id, id_floor, id_time
+from garrulus.storage.ids import IdGenerator, decode_id, encode_id, id_floor, id_time
 
 # ---------------------------------------------------------------- accounts
 
@@ -197,6 +198,25 @@ class MemoryArchiveStore:
         except ItemNotFound:
             return None
         return page.items[0]
+
+    async def replace(
+        self, owner: str, archive_id: str, *, stanza: str, body: str | None, dedup_key: str | None
+    ) -> bool:
+        archive = self._archives.get(owner)
+        value = decode_id(archive_id)
+        row = None if archive is None or value is None else archive.rows.get(value)
+        if archive is None or value is None or row is None:
+            return False
+        item = dataclasses.replace(row.item, stanza=stanza, body=body, dedup_key=dedup_key)
+        new_row = _Row(item, len(stanza.encode()))
+        archive.rows[value] = new_row
+        archive.size += new_row.size - row.size
+        old_key = row.item.dedup_key
+        if old_key is not None and archive.dedup.get(old_key) == value:
+            del archive.dedup[old_key]
+        if dedup_key is not None:
+            archive.dedup[dedup_key] = value
+        return True
 
     async def bounds(self, owner: str) -> ArchiveBounds:
         archive = self._archives.get(owner)

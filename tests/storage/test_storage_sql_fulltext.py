@@ -225,7 +225,8 @@ async def test_deleting_queued_and_indexed_rows_keeps_the_index_exact(
 
 
 def test_body_updates_keep_the_index_exact(path: Path) -> None:
-    # The archive never updates a body itself; the trigger still has to be right.
+    # The archive only ever clears a body (a tombstone, below); the trigger has to be right for
+    # any update all the same.
     upgrade_database(f"sqlite:///{path}")
     with sqlite_file(path) as conn:
         rows = [(i, f"the old{i}") for i in range(1, 5)]
@@ -267,6 +268,37 @@ def test_body_updates_keep_the_index_exact(path: Path) -> None:
 
         assert match("old1 OR old2 OR old3 OR old4") == []
         assert match("new1 OR new3 OR new5") == [1, 3, 5]
+
+
+async def test_tombstones_take_queued_and_indexed_bodies_out_of_the_index(
+    stores: StoreSet, path: Path
+) -> None:
+    db = sql_db(stores)
+    tomb = "<message><retracted xmlns='urn:xmpp:message-retract:1' id='r1'/></message>"
+    old = await stores.archive.append_many(
+        [item(minute=i, body=f"the rose secret{i}") for i in range(3)]
+    )
+    await db.write(fts.index_pending)
+    new = await stores.archive.append_many(
+        [item(minute=10 + i, body=f"the rose hidden{i}") for i in range(3)]
+    )
+    assert indexed(path) == 3 and len(pending(path)) == 3
+    # One indexed row and one queued row become tombstones.
+    assert await stores.archive.replace(OWNER, old[1], stanza=tomb, body=None, dedup_key=None)
+    assert await stores.archive.replace(OWNER, new[1], stanza=tomb, body=None, dedup_key=None)
+    assert indexed(path) == 2  # the indexed body's words left the index ...
+    assert len(pending(path)) == 2  # ... and the queued row left the queue
+    check_index(path)
+    await db.write(fts.index_pending)
+    assert pending(path) == [] and indexed(path) == 4
+    check_index(path)  # nothing queued: compared with the archive row for row
+    assert await search(stores, "secret1") == []
+    assert await search(stores, "hidden1") == []
+    assert await search(stores, "rose") == [old[0], old[2], new[0], new[2]]
+    # Replacing a row without a body, and the same row twice, keeps it exact too.
+    assert await stores.archive.replace(OWNER, new[1], stanza=tomb, body=None, dedup_key=None)
+    check_index(path)
+    assert indexed(path) == 4
 
 
 # ------------------------------------------------------------------ the writer's upkeep

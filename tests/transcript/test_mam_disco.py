@@ -38,6 +38,7 @@ async def test_dsc_01_own_bare_jid_lists_mam(tmp_path: Path) -> None:
           <feature var='urn:xmpp:mam:2'/>
           <feature var='urn:xmpp:mam:2#extended'/>
           <feature var='urn:xmpp:message-retract:1'/>
+          <feature var='urn:xmpp:message-retract:1#tombstone'/>
           <feature var='urn:xmpp:sid:0'/>
         </query></iq>""",
     )
@@ -109,15 +110,23 @@ async def test_dsc_07_fulltext_advertised_iff_store_searches(tmp_path: Path) -> 
     await server.stop()
 
 
-async def test_dsc_08_retract_advertised_without_tombstone(tmp_path: Path) -> None:
-    # Retractions are always archived (ARC-26, RET-01), so XEP-0424 obliges us to say so; the
-    # archive keeps originals as they were (no tombstones yet), so no #tombstone.
-    server = await start_server(tmp_path, MODULES)
-    alice = await login(server, "alice@localhost/a")
-    found = await features(server, alice)
-    assert "urn:xmpp:message-retract:1" in found
-    assert "urn:xmpp:message-retract:1#tombstone" not in found
-    await server.stop()
+async def test_dsc_08_retract_and_tombstone_features_match_config(tmp_path: Path) -> None:
+    # Retractions are always archived (ARC-26, RET-01), so XEP-0424 obliges us to say so;
+    # "#tombstone" exactly when retracted originals are replaced (the default).
+    for setting, tombstones in (("", True), ("true", True), ("false", False)):
+        extra = f"archive_retraction_tombstones = {setting}" if setting else ""
+        where = tmp_path / (setting or "default")
+        where.mkdir()
+        server = await start_server(where, MODULES, extra)
+        alice = await login(server, "alice@localhost/a")
+        found = await features(server, alice)
+        assert "urn:xmpp:message-retract:1" in found
+        assert ("urn:xmpp:message-retract:1#tombstone" in found) is tombstones, setting
+        # Only the account says so: the domain archives nothing of its own.
+        assert "urn:xmpp:message-retract:1#tombstone" not in await features(
+            server, alice, "localhost"
+        )
+        await server.stop()
 
 
 async def test_dsc_09_domain_lists_mam(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from garrulus.modules.mam.handlers import QueryHandlers, queried
 from garrulus.modules.mam.ids import IdCodec
 from garrulus.modules.mam.policy import DEFAULT_ARCHIVE_POLICY, DONT_ARCHIVE_NAMESPACES
 from garrulus.modules.mam.prefs_store import PrefsStore
+from garrulus.modules.mam.retraction import MESSAGE_RETRACT, TOMBSTONE_FEATURE
 from garrulus.modules.message import MESSAGE_OFFLINE
 from garrulus.modules.offline import OFFLINE_BROADCAST
 from garrulus.storage.api import DeleteQuery
@@ -60,6 +61,12 @@ OPTIONS: tuple[Option[Any], ...] = (
         "archive a user's messages only once they have used the archive",
     ),
     Option(
+        "archive_retraction_tombstones",
+        bool,
+        True,
+        "replace a retracted message (XEP-0424) in the archive with a tombstone",
+    ),
+    Option(
         "archive_cleanup_interval",
         int,
         4 * 60 * 60,
@@ -67,8 +74,6 @@ OPTIONS: tuple[Option[Any], ...] = (
         per_host=False,
     ),
 )
-
-MESSAGE_RETRACT = "urn:xmpp:message-retract:1"
 
 # Archive before routing and delivery modules (and before carbons) look at the message; the
 # blocking module refuses first (1000), so a refused message is not archived.
@@ -103,8 +108,10 @@ async def setup(module: ModuleContext) -> Archiver:
     module.add_account_feature(ns.MAM_EXTENDED)
     module.add_account_feature(ns.SID)
     # XEP-0424: retractions are always archived (policy, ARC-26), which is what this feature
-    # promises; no "#tombstone": retracted originals are kept as they were (DSC-08).
+    # promises; "#tombstone" only where retracted originals are replaced (DSC-08).
     module.add_account_feature(MESSAGE_RETRACT)
+    if archiver.tombstones:
+        module.add_account_feature(TOMBSTONE_FEATURE)
     if module.archive.caps.fulltext:
         module.add_account_feature(ns.FULLTEXT)
 
@@ -186,4 +193,4 @@ async def setup(module: ModuleContext) -> Archiver:
     return archiver
 
 
-__all__ = ["ArchiveCheck", "setup"]
+__all__ = ["MESSAGE_RETRACT", "ArchiveCheck", "setup"]

@@ -28,6 +28,13 @@ from garrulus.modules.mam.policy import (
     stored_copy,
 )
 from garrulus.modules.mam.prefs_store import PrefsStore
+from garrulus.modules.mam.retraction import (
+    Retraction,
+    find_original,
+    is_tombstone,
+    parse_retraction,
+    tombstone,
+)
 from garrulus.storage.api import Direction, NewArchiveItem, StorageError
 from garrulus.xmpp import ns
 from garrulus.xmpp.jid import JID, try_jid
@@ -107,6 +114,7 @@ class Archiver:
         self.codec = codec
         self.log = logging.getLogger(f"garrulus.mam.{module.host.name}")
         self.dont_archive: frozenset[str] = frozenset(module.option("dont_archive_namespaces"))
+        self.tombstones = bool(module.option("archive_retraction_tombstones"))
         self._known_users: OrderedDict[str, bool] = OrderedDict()
 
     # -- the default policy ------------------------------------------------------------------
@@ -176,6 +184,17 @@ class Archiver:
             return
         if in_item is not None:
             notes[_NOTE_PRE_IN] = peer_archiver.codec.to_client(ids[-1])  # type: ignore[union-attr]
+        retraction = parse_retraction(event.stanza, now)
+        if retraction is not None:
+            # Awaited before the message goes on: a query made once it has arrived (or once
+            # the sender's client has its carbon) sees the tombstone.
+            sender = str(owner)
+            if out_item is not None:
+                await self._retract(sender, str(to.bare), Direction.OUT, retraction, ids[0])
+            if in_item is not None:
+                await peer_archiver._retract(  # type: ignore[union-attr]
+                    str(to.bare), sender, Direction.IN, retraction, ids[-1]
+                )
         if out_item is None:
             return
         client_id = self.codec.to_client(ids[0])
@@ -186,6 +205,38 @@ class Archiver:
         stamp = el(STANZA_ID, {"by": str(owner), "id": client_id})
         event.stanza.append(stamp)
         notes[_NOTE_STAMP] = stamp
+
+    async def _retract(
+        self, owner: str, peer: str, sent: Direction, retraction: Retraction, retraction_id: str
+    ) -> None:
+        """Turn the retracted original in ``owner``'s archive into a tombstone (XEP-0424), if
+        this host keeps tombstones and the original is there: written by the retraction's
+        sender (``sent``: OUT in the sender's archive, IN in the recipient's; RET-03), in the
+        conversation with ``peer``, before the retraction's own entry ``retraction_id``. An
+        unknown id (RET-05) or an original already tombstoned changes nothing."""
+        if not self.tombstones:
+            return
+        store = self.module.archive
+        try:
+            found = await find_original(
+                store, owner, peer, sent, retraction.target_id, retraction_id
+            )
+            if found is None or is_tombstone(found[1]):
+                return
+            item, original = found
+            stored = tombstone(original, retraction)
+            text = to_xml(stored, "")
+            # Keyed as `garrulus mam import` keys the exported tombstone (from its stored form
+            # and `from`), so re-importing an export of this archive stores nothing twice.
+            sender = try_jid(stored.get("from")) or try_jid(owner)
+            key = None if sender is None else dedup_key(stored, sender, text)
+            await store.replace(owner, item.id, stanza=text, body=None, dedup_key=key)
+        except StorageError:
+            # The retraction is archived, so clients still learn of it; the operator sees why
+            # the original was left as it was.
+            self.log.exception("could not apply retraction %s in %s", retraction.message_id, owner)
+            return
+        self.log.debug("retraction %s: tombstone in %s", retraction.message_id, owner)
 
     def unstamp(self, event: StanzaEvent) -> None:
         """pre-message/*, after carbons: the sender's stanza-id is not for the contact."""

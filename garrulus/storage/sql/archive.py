@@ -119,6 +119,25 @@ class SqlArchiveStore:
             if (future := self._pending.get(key)) is not None and future in waiting:
                 del self._pending[key]
 
+    async def replace(
+        self, owner: str, archive_id: str, *, stanza: str, body: str | None, dedup_key: str | None
+    ) -> bool:
+        value = decode_id(archive_id)
+        if value is None:
+            return False
+        # A writer job: it runs after every append queued before it (the writer keeps their
+        # order), and a query made after it returns sees the new row.
+        return await self._db.write(
+            functools.partial(
+                archive_write.replace_row,
+                owner=owner,
+                archive_id=value,
+                stanza=stanza,
+                body=body,
+                dedup_key=dedup_key,
+            )
+        )
+
     async def delete(self, query: DeleteQuery) -> int:
         total, after = 0, -1
         while True:

@@ -1,6 +1,7 @@
-"""Archive writes, run on the writer thread inside its transaction: batch insert, batch delete.
+"""Archive writes, run on the writer thread inside its transaction: batch insert, batch delete,
+and the rewrite of one row in place (a retraction's tombstone).
 
-Both keep ``archive_owner_stats`` right in the same transaction, so counts never drift.
+All keep ``archive_owner_stats`` right in the same transaction, so counts and sizes never drift.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from garrulus.storage.api import DeleteQuery, NewArchiveItem, StorageError
 from garrulus.storage.dedup import dedup_candidates, dedup_hash
-from garrulus.storage.ids import id_floor
+from garrulus.storage.ids import id_floor, id_time
 from garrulus.storage.sql.dialect import octet_length, upsert
 from garrulus.storage.sql.schema import archive, archive_owner_stats
 
@@ -261,3 +262,41 @@ def delete_batch(connection: Connection, query: DeleteQuery, after: int) -> tupl
         size[owner] += int(stanza_bytes or 0)
     _adjust_stats(connection, items, size, -1)
     return len(rows), last
+
+
+def replace_row(
+    connection: Connection,
+    owner: str,
+    archive_id: int,
+    stanza: str,
+    body: str | None,
+    dedup_key: str | None,
+) -> bool:
+    """Rewrite one row's stanza, body and dedup key; False if ``owner`` has no such row.
+
+    The id (and so the time), peer and direction stay. The full-text index follows the body by
+    itself: on SQLite the ``archive_fts_update`` trigger takes the old words out of the index, or
+    the row out of the indexing queue if it was not indexed yet (migration 0003); PostgreSQL's
+    ``body_tsv`` is a generated column. The dedup hash is the row's own hour, as an import of
+    the row's export computes it from the exported time.
+    """
+    where = (archive.c.owner == owner, archive.c.id == archive_id)
+    size_of = octet_length(connection.dialect.name, archive.c.stanza)
+    old_size = connection.execute(sa.select(size_of).where(*where)).scalar()
+    if old_size is None:
+        return False
+    stored_hash = None if dedup_key is None else dedup_hash(owner, dedup_key, id_time(archive_id))
+    connection.execute(
+        sa.update(archive)
+        .where(*where)
+        .values(stanza=stanza, body=body, dedup_key=dedup_key, dedup_hash=stored_hash)
+    )
+    delta = len(stanza.encode()) - int(old_size)
+    if delta:
+        stats = archive_owner_stats
+        connection.execute(
+            sa.update(stats)
+            .where(stats.c.owner == owner)
+            .values(stanza_bytes=stats.c.stanza_bytes + delta)
+        )
+    return True
