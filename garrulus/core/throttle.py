@@ -1,4 +1,5 @@
-"""Failed-login throttling per address and per account (a sliding window of failures)."""
+"""Throttles: failed logins per address and account (a sliding window of failures), and a
+token bucket per key for requests that cost real work."""
 
 from __future__ import annotations
 
@@ -39,3 +40,44 @@ class FailureThrottle:
 
     def succeed(self, key: str) -> None:
         self._failures.pop(key, None)
+
+
+class RateLimiter:
+    """A token bucket per key: ``burst`` requests at once, then ``rate`` per second.
+
+    For requests that cost real work (archive queries): a client catching up pages through its
+    archive within the burst, a client flooding gets refused instead of taking the server's time
+    from everyone else. ``rate`` 0 means no limit.
+    """
+
+    _MAX_KEYS = 100_000
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
+
+    def take(self, key: str) -> bool:
+        """Spend one token of ``key``'s bucket; False if it is empty."""
+        if self.rate <= 0:
+            return True
+        now = self._clock()
+        tokens, then = self._buckets.get(key, (float(self.burst), now))
+        # max(): a clock stepping back refills nothing rather than draining the bucket.
+        tokens = min(float(self.burst), tokens + max(0.0, now - then) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > self._MAX_KEYS:
+            self._forget_full(now)
+        return True
+
+    def _forget_full(self, now: float) -> None:
+        # A bucket that has refilled is the same as no bucket: dropping those bounds memory.
+        for key, (tokens, then) in list(self._buckets.items()):
+            if tokens + max(0.0, now - then) * self.rate >= self.burst:
+                del self._buckets[key]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from garrulus.core.clock import FakeClock
 from garrulus.storage.api import (
     ArchivePage,
     ArchiveQuery,
@@ -148,3 +150,43 @@ async def test_acl_05_storage_failure_is_internal_server_error(tmp_path: Path) -
         <body>live</body></message>""",
     )
     await server.stop()
+
+
+async def test_acl_06_a_flood_of_queries_is_refused_with_resource_constraint(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    a = await archive_of(
+        tmp_path,
+        2,
+        extra="archive_query_burst = 3\narchive_query_rate = 1.0\n",
+        clock=clock,
+    )
+    carol = await login(a.server, "carol@localhost/c")
+    # archive_of's own paging spent one query of Alice's burst: two left, then refusals. Every
+    # query gets an answer (none is silently dropped), and a refusal carries no results.
+    answers = [await a.query(iq_id=f"f{n}") for n in range(4)]
+    assert [p.ok for p in answers] == [True, True, False, False]
+    assert all(p.results == [] for p in answers[2:])
+    Transcript().match(
+        answers[2].iq,
+        """<iq type='error' id='f2' to='alice@localhost/a' from='alice@localhost'>
+        <error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>
+        <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>*</text></error></iq>""",
+    )
+    # The metadata query counts too; another account is not affected.
+    meta = await iq(a.server, a.alice, f"<iq type='get' id='m'><metadata xmlns='{MAM}'/></iq>")
+    assert error_of(meta) == ("wait", "resource-constraint")
+    assert (await query(a.server, carol)).ok
+    # One second later one more token has come back.
+    clock.advance(timedelta(seconds=1))
+    again = await a.query(iq_id="later")
+    assert again.ok and len(again.results) == 2
+    assert not (await a.query(iq_id="next")).ok
+    await a.stop()
+
+
+async def test_acl_06_a_rate_of_zero_means_no_limit(tmp_path: Path) -> None:
+    a = await archive_of(tmp_path, 1, extra="archive_query_burst = 1\narchive_query_rate = 0\n")
+    assert all([(await a.query(iq_id=f"n{n}")).ok for n in range(20)])
+    await a.stop()

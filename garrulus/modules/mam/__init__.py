@@ -67,6 +67,18 @@ OPTIONS: tuple[Option[Any], ...] = (
         "replace a retracted message (XEP-0424) in the archive with a tombstone",
     ),
     Option(
+        "archive_query_rate",
+        float,
+        20.0,
+        "archive queries per second one account may make once its burst is spent (0: no limit)",
+    ),
+    Option(
+        "archive_query_burst",
+        int,
+        200,
+        "archive queries one account may make at once (a catch-up of 10000 messages is 200)",
+    ),
+    Option(
         "archive_cleanup_interval",
         int,
         4 * 60 * 60,

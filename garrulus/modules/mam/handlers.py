@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import fromstring
 
 from garrulus.core.event_types import StanzaEvent
+from garrulus.core.throttle import RateLimiter
 from garrulus.modules.mam.ids import IdCodec
 from garrulus.modules.mam.prefs import build_prefs, parse_prefs
 from garrulus.modules.mam.prefs_store import PrefsStore
@@ -66,6 +67,13 @@ class QueryHandlers:
         self.log = logging.getLogger(f"garrulus.mam.{module.host.name}")
         self.max_results = int(module.option("max_archive_query_results"))
         self.include_total = bool(module.option("mam_include_total"))
+        # ACL-06: per account, so many sessions of one user share it.
+        self.limiter = RateLimiter(
+            float(module.option("archive_query_rate")),
+            int(module.option("archive_query_burst")),
+            # The server's clock, so tests can move it; the limiter ignores steps backwards.
+            clock=lambda: module.server.clock.now().timestamp(),
+        )
 
     # -- ids across the boundary ---------------------------------------------------------------
 
@@ -99,8 +107,16 @@ class QueryHandlers:
         if event.origin is None or event.from_jid.bare != event.to_jid.bare:
             raise StanzaError("forbidden", "only the owner may use this archive")
 
+    def _throttle(self, event: StanzaEvent) -> None:
+        """ACL-06: a flood of queries is refused, answered at once so the client knows to wait."""
+        owner = str(event.to_jid.bare)
+        if not self.limiter.take(owner):
+            self.log.info("archive queries of %s refused: over archive_query_rate", owner)
+            raise StanzaError("resource-constraint", "too many archive queries; try again shortly")
+
     async def query(self, event: StanzaEvent) -> bool:
         self._own(event)
+        self._throttle(event)
         session = event.origin
         assert session is not None
         store = self.module.archive
@@ -158,6 +174,7 @@ class QueryHandlers:
 
     async def metadata(self, event: StanzaEvent) -> bool:
         self._own(event)
+        self._throttle(event)
         owner = event.to_jid.bare
         try:
             bounds = await self.module.archive.bounds(str(owner))
