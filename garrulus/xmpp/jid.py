@@ -76,11 +76,12 @@ class JID:
     # Worked out once: a message's JIDs are turned into strings and bare JIDs a dozen times on
     # its way (routing keys, archive rows, attributes), and most JIDs come from parse_jid's cache.
     _text: str = field(init=False, repr=False, compare=False)
-    _bare: JID = field(init=False, repr=False, compare=False)
+    # None for a bare JID (itself): no reference cycle, and dataclasses.asdict() still works.
+    _bare: JID | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_text", _join(self.local, self.domain, self.resource))
-        bare = self if self.resource is None else JID(self.local, self.domain)
+        bare = None if self.resource is None else JID(self.local, self.domain)
         object.__setattr__(self, "_bare", bare)
 
     @staticmethod
@@ -89,7 +90,8 @@ class JID:
 
     @property
     def bare(self) -> JID:
-        return self._bare
+        bare = self._bare
+        return self if bare is None else bare
 
     @property
     def is_bare(self) -> bool:

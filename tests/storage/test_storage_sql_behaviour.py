@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,6 +66,31 @@ async def test_an_append_whose_caller_gave_up_is_still_stored_and_seen(
             await task
         assert len(await everything(stores)) == 2
         assert (await stores.archive.stats(OWNER))[0].count == 2
+    finally:
+        await stores.close()
+
+
+async def test_close_right_after_a_queued_append_still_stops_the_writer(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    stores = await open_storage(SQL, f"sqlite:///{tmp_path / 'close.sqlite'}", clock)
+    release = threading.Event()
+    archive: Any = stores.archive
+    # The writer is busy; an append and then close()'s stop marker queue up behind it, so the
+    # writer collecting the append's batch finds the stop marker next.
+    busy = asyncio.ensure_future(archive._db.write(lambda _c: release.wait(10)))
+    await asyncio.sleep(0.05)
+    append = asyncio.ensure_future(stores.archive.append(item(minute=1)))
+    await asyncio.sleep(0)
+    closing = asyncio.ensure_future(stores.close())
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.wait_for(closing, 10)
+    assert busy.done() and append.done() and append.exception() is None
+
+    stores = await open_storage(SQL, f"sqlite:///{tmp_path / 'close.sqlite'}", clock)
+    try:
+        assert len(await everything(stores)) == 1
     finally:
         await stores.close()
 

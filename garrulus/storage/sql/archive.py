@@ -47,6 +47,7 @@ class SqlArchiveStore:
         # The newest unfinished append per owner: reads of that owner wait for it first, so a
         # query sees every append made before it, even one whose caller didn't await it.
         self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._sweep_at = _PENDING_SWEEP
 
     @classmethod
     async def open(cls, db: SqlDatabase, ids: IdGenerator) -> SqlArchiveStore:
@@ -94,9 +95,13 @@ class SqlArchiveStore:
     def _submit(self, rows: Sequence[PendingRow]) -> asyncio.Future[Any]:
         future = self._db.write_batched(self._handler, rows)
         pending = self._pending
-        if len(pending) >= _PENDING_SWEEP:
-            for owner in [o for o, f in pending.items() if f.done()]:
+        if len(pending) >= self._sweep_at:
+            # Committed ones only: a cancelled future says nothing about its rows, which may
+            # still wait in the queue (_settled() covers those with a barrier).
+            for owner in [o for o, f in pending.items() if f.done() and not f.cancelled()]:
                 del pending[owner]
+            # Many appends in flight (a stalled writer): sweep again only once it doubled.
+            self._sweep_at = max(_PENDING_SWEEP, 2 * len(pending))
         for row in rows:
             pending[row.item.owner] = future
         return future

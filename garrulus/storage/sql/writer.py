@@ -39,6 +39,13 @@ T = TypeVar("T")
 BatchHandler = Callable[[Connection, Sequence[Any], bool], list[int]]
 
 
+class _Nothing:
+    """The type of :data:`_NOTHING`."""
+
+
+_NOTHING = _Nothing()
+
+
 @dataclass(eq=False)
 class _Waiter:
     loop: asyncio.AbstractEventLoop
@@ -75,7 +82,8 @@ class Upkeep:
     ``step`` does a bounded piece of it in a transaction of its own and says whether more is
     left. It runs once ``every_rows`` batched rows were written since it last ran, when the queue
     has been idle for ``idle_seconds`` after any were, and again while more is left and no job
-    waits. A failing step is logged and tried again after the next ``every_rows``.
+    waits. A failing step is logged and tried again once more rows were written (after
+    ``every_rows``, or when the queue is next idle), never in a loop.
     """
 
     step: Callable[[Connection], bool]
@@ -166,10 +174,13 @@ class Writer:
     # ------------------------------------------------------------ writer thread
 
     def _run(self) -> None:
-        carried: _Job | None = None
+        # What the batch loop took from the queue and must run next. A separate "nothing" value,
+        # because None itself is the stop marker and must not be dropped (close() would wait
+        # forever for a thread blocked on an empty queue).
+        carried: _Job | _Nothing | None = _NOTHING
         while True:
-            job = carried if carried is not None else self._next_job()
-            carried = None
+            job = carried if not isinstance(carried, _Nothing) else self._next_job()
+            carried = _NOTHING
             if job is None:
                 return
             if isinstance(job, _CallJob):
