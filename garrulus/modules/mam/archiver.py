@@ -77,7 +77,7 @@ def strip_forged_ids(stanza: Element, owner: JID) -> None:
             stanza.remove(node)
 
 
-def dedup_key(stanza: Element, sender: JID, text: str | None = None) -> str | None:
+def dedup_key(stanza: Element, sender: JID) -> str | None:
     """Same message, same key: a resend after a reconnect is not archived twice (OFF-06).
 
     An origin-id is unique per sender account (XEP-0359), so it is keyed with the bare JID and
@@ -96,7 +96,6 @@ def dedup_key(stanza: Element, sender: JID, text: str | None = None) -> str | No
         key = f"i|{sender}|{stanza.get('id')}"
     else:
         return None
-    del text  # accepted for callers that have it; the digest is defined child by child
     # Each child as written on its own (with its namespace): rows stored by earlier versions
     # carry keys made this way, so a resend or a re-import across an upgrade still matches.
     payload = hashlib.blake2b(digest_size=12)
@@ -229,7 +228,7 @@ class Archiver:
             # Keyed as `garrulus mam import` keys the exported tombstone (from its stored form
             # and `from`), so re-importing an export of this archive stores nothing twice.
             sender = try_jid(stored.get("from")) or try_jid(owner)
-            key = None if sender is None else dedup_key(stored, sender, text)
+            key = None if sender is None else dedup_key(stored, sender)
             await store.replace(owner, item.id, stanza=text, body=None, dedup_key=key)
         except StorageError:
             # The retraction is archived, so clients still learn of it; the operator sees why
@@ -344,7 +343,7 @@ class Archiver:
         # Keyed on what is stored, so `garrulus mam import` of an export, which only has the
         # stored copy, finds the same keys.
         text = to_xml(stored, "")
-        form = (text, dedup_key(stored, sender, text), stanza.findtext(BODY))
+        form = (text, dedup_key(stored, sender), stanza.findtext(BODY))
         event.notes[_NOTE_COPY] = (excluded, form)
         return form
 
