@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 log = logging.getLogger("garrulus.events")
@@ -53,7 +53,32 @@ class EventBus:
 
     async def fire(self, name: str, event: Any) -> Any:
         """Run handlers in order; returns the first non-None result (None if all passed)."""
-        for handler in self._chains.get(name, ()):
+        result = self.ask(name, event)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    def ask(self, name: str, event: Any) -> Any:
+        """:meth:`fire` without a coroutine while every handler answers synchronously (a hot
+        question asked per message): the first non-None result, or, as soon as a handler
+        returns an awaitable, an awaitable of that result."""
+        chain = self._chains.get(name, ())
+        for index, handler in enumerate(chain):
+            result = handler(event)
+            if inspect.isawaitable(result):
+                return self._finish(chain, index + 1, result, event)
+            if result is not None:
+                return result
+        return None
+
+    @staticmethod
+    async def _finish(
+        chain: tuple[Handler, ...], start: int, pending: Awaitable[Any], event: Any
+    ) -> Any:
+        result = await pending
+        if result is not None:
+            return result
+        for handler in chain[start:]:
             result = handler(event)
             if inspect.isawaitable(result):
                 result = await result

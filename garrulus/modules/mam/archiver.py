@@ -297,13 +297,8 @@ class Archiver:
     ) -> NewArchiveItem | None:
         """The archive entry for ``owner`` if the ``archive-should-store`` event says so."""
         check = ArchiveCheck(event, owner, peer, direction)
-        events = self.host.events
-        if events.handlers(SHOULD_STORE) == (self.default_decision,):
-            # Nobody else answers the question (the usual case): ask without the event bus.
-            answer = self.default_decision(check)
-            decision = answer if isinstance(answer, Decision) else await answer
-        else:
-            decision = await events.fire(SHOULD_STORE, check)
+        answer = self.host.events.ask(SHOULD_STORE, check)
+        decision: Decision = answer if isinstance(answer, Decision) else await answer
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug(
                 "%s message %s for %s (%s): %s",

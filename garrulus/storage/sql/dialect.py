@@ -71,13 +71,17 @@ def fulltext(dialect: str, words: Sequence[str]) -> Fulltext:
     )
 
 
+def sqlite_has_table(connection: Connection, name: str) -> bool:
+    found = connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).first()
+    return found is not None
+
+
 def has_fulltext(connection: Connection) -> bool:
     if connection.dialect.name == "postgresql":
         return True
-    found = connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archive_fts'"
-    ).first()
-    return found is not None
+    return sqlite_has_table(connection, "archive_fts")
 
 
 def sqlite_uses_incremental_vacuum(connection: Connection) -> bool:

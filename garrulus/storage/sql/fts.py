@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
+from garrulus.storage.sql.dialect import sqlite_has_table
+
 INDEX_STEP_ROWS = 20_000  # rows per indexing transaction: tens of ms, then appends go on
 INDEX_EVERY_ROWS = 5_000  # appended rows between indexing steps while the writer is busy
 INDEX_WHEN_IDLE_SECONDS = 0.3  # or once the writer has had nothing to do for this long
@@ -21,12 +23,9 @@ INDEX_WHEN_IDLE_SECONDS = 0.3  # or once the writer has had nothing to do for th
 
 def is_deferred(connection: Connection) -> bool:
     """Does this database queue rows for indexing (SQLite with FTS5, migrated to 0003+)?"""
-    if connection.dialect.name != "sqlite":
-        return False
-    found = connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archive_fts_pending'"
-    ).first()
-    return found is not None
+    return connection.dialect.name == "sqlite" and sqlite_has_table(
+        connection, "archive_fts_pending"
+    )
 
 
 def has_pending(connection: Connection) -> bool:
