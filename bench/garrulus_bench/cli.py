@@ -562,6 +562,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "bench_version": __version__,
         "time_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": procstat.machine(),
+        "disk_fdatasync_at_start": procstat.fsync_latency(str(workdir)),
         "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "pinning": pinning(args),
         "servers": {},
@@ -574,6 +575,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             runner.log(f"=== {name}")
             result["servers"][name] = await runner.run_server(name)
     finally:
+        result["disk_fdatasync_at_end"] = procstat.fsync_latency(str(workdir))
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:

@@ -270,3 +270,30 @@ def machine() -> dict:
         "mem_gib": round(mem_kb / 2**20, 1),
         "kernel": os.uname().release,
     }
+
+
+def fsync_latency(directory: str, samples: int = 30) -> dict[str, Any]:
+    """Median and spread of an appended 4 KiB write + fdatasync in ``directory`` (where the
+    servers keep their databases). Both servers' archive rates depend on it: Prosody syncs once
+    per archived copy, Garrulus once per group commit. It changes from day to day on a shared
+    disk, so every result records it."""
+    path = os.path.join(directory, "fsync-probe")
+    times: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(samples):
+            os.write(fd, b"x" * 4096)  # appended, as journals grow: the size changes too
+            start = time.perf_counter()
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    times.sort()
+    return {
+        "samples": samples,
+        "median_ms": round(1000 * times[len(times) // 2], 3),
+        "min_ms": round(1000 * times[0], 3),
+        "max_ms": round(1000 * times[-1], 3),
+    }
