@@ -9,6 +9,10 @@ import ssl
 
 import scramp
 
+# How long to wait for what the server must send. Generous: a passing test never waits it out,
+# and a loaded CI machine (SCRAM, TLS, a slow disk) must not turn a slow answer into a failure.
+WAIT = 20.0
+
 
 class RawClient:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -30,7 +34,7 @@ class RawClient:
         self.writer.write(data.encode() if isinstance(data, str) else data)
         await self.writer.drain()
 
-    async def read_until(self, needle: str, timeout: float = 5.0) -> str:
+    async def read_until(self, needle: str, timeout: float = WAIT) -> str:
         """Read until ``needle`` appears; returns everything read so far (and keeps it)."""
         target = needle.encode()
 
@@ -45,7 +49,7 @@ class RawClient:
         text = self.buffer.decode(errors="replace")
         return text
 
-    async def read_all(self, timeout: float = 5.0) -> str:
+    async def read_all(self, timeout: float = WAIT) -> str:
         """Read until the server closes the connection."""
 
         async def loop() -> None:
@@ -58,7 +62,7 @@ class RawClient:
         await asyncio.wait_for(loop(), timeout)
         return self.buffer.decode(errors="replace")
 
-    async def read_tag(self, name: str, stanza_id: str, timeout: float = 5.0) -> str:
+    async def read_tag(self, name: str, stanza_id: str, timeout: float = WAIT) -> str:
         """Read until a start tag ``<name ... id='stanza_id' ...>`` is complete; returns it."""
         import re
 

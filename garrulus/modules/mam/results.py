@@ -8,6 +8,7 @@ into a ``start``/``end`` filter selects that item again (FLT-07).
 
 from __future__ import annotations
 
+import functools
 from copy import deepcopy
 
 from garrulus.storage.api import ArchiveBounds, ArchivedMessage, ArchivePage
@@ -90,7 +91,9 @@ def result_message(
 _INNER_PREFIX = "<message xmlns='jabber:client'"
 
 
+@functools.lru_cache(maxsize=1024)
 def _attr(value: str) -> str:
+    # Cached: a page escapes the same recipient, owner and query id for each of its results.
     return (
         value.replace("&", "&amp;")
         .replace("<", "&lt;")
