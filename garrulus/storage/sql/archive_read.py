@@ -24,7 +24,7 @@ from garrulus.storage.api import (
 )
 from garrulus.storage.archive_query import MIN_ID, QueryPlan, first_missing
 from garrulus.storage.ids import MAX_ID, encode_id, id_time
-from garrulus.storage.sql.dialect import fulltext
+from garrulus.storage.sql.dialect import fulltext, param_mark
 from garrulus.storage.sql.schema import archive, archive_owner_stats
 
 _MESSAGE_COLUMNS = (
@@ -112,7 +112,7 @@ def _plain_page(connection: Connection, owner: str, plan: QueryPlan) -> Sequence
     Core statement cost more than the indexed query itself (two thirds of a last-page query on
     a reader thread), and these shapes are nearly every query a client sends.
     """
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    mark = param_mark(connection)
     conditions = [f"owner = {mark}"]
     params: list[Any] = [owner]
     if plan.with_bare is not None:
@@ -149,7 +149,7 @@ def _count(connection: Connection, owner: str, plan: QueryPlan) -> int:
 
 
 def _cached_count(connection: Connection, owner: str) -> int:
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    mark = param_mark(connection)
     found = connection.exec_driver_sql(
         f"SELECT messages FROM archive_owner_stats WHERE owner = {mark}", (owner,)
     ).scalar()

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from garrulus.storage.api import DeleteQuery, NewArchiveItem, StorageError
 from garrulus.storage.dedup import dedup_candidates, dedup_hash
 from garrulus.storage.ids import id_floor, id_time
-from garrulus.storage.sql.dialect import octet_length, upsert
+from garrulus.storage.sql.dialect import octet_length, param_mark, upsert
 from garrulus.storage.sql.schema import archive, archive_owner_stats
 
 _DedupKey = tuple[str, str]  # (owner, dedup_key)
@@ -52,8 +52,7 @@ def _dedup_key(item: NewArchiveItem) -> _DedupKey | None:
 
 
 def _marks(connection: Connection, count: int) -> str:
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    return ", ".join([mark] * count)
+    return ", ".join([param_mark(connection)] * count)
 
 
 def _dedup_hashes(rows: Sequence[PendingRow]) -> list[tuple[int, int] | None]:

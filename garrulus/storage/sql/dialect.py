@@ -19,6 +19,11 @@ from garrulus.storage.sql.schema import archive
 Excluded = Any  # the ``excluded`` pseudo-row of an upsert: columns by attribute
 
 
+def param_mark(connection: Connection) -> str:
+    """The driver's positional placeholder, for hot statements written as plain SQL text."""
+    return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+
 def upsert(
     dialect: str,
     table: sa.Table,
