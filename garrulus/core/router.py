@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from garrulus.core.event_types import StanzaEvent
+from garrulus.core.pipeline import in_turn
 from garrulus.core.routes import Target, iq_route_for, stanza_route
 from garrulus.xmpp.errors import StanzaError
 from garrulus.xmpp.jid import JID, InvalidJID, parse_jid
@@ -70,9 +71,11 @@ class Router:
             to_attr = stanza.get("to")
             to = parse_jid(to_attr) if to_attr else session.jid.bare
         except InvalidJID as exc:
+            await in_turn()  # core/pipeline.py: after what the client sent before
             self.bounce(session, stanza, exc.as_stanza_error())
             return
         except StanzaError as exc:
+            await in_turn()
             self.bounce(session, stanza, exc)
             return
         host = session.host
@@ -81,8 +84,10 @@ class Router:
             route = stanza_route(kind, target_of(to, session.jid, kind), outgoing=True)  # type: ignore[arg-type]
             if await host.events.fire(route, event):
                 return
+            await in_turn()
             await self.deliver(event)
         except StanzaError as exc:
+            await in_turn()
             self.bounce(session, stanza, exc)
 
     async def route_from_server(self, stanza: Element, host: Host) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import logging
 import secrets
 import socket
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, SubElement
 
 from garrulus.core.event_types import FeaturesEvent, SessionEvent
+from garrulus.core.pipeline import Pipeline, in_turn
 from garrulus.core.routes import RESOURCE_BOUND, RESOURCE_UNBOUND, STREAM_FEATURES
 from garrulus.core.session import Session
 from garrulus.stream.negotiation import Action, Phase, Refusal, classify, decide
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("garrulus.c2s")
 
 _MAX_SASL_ATTEMPTS = 3
+_MESSAGE = qname(ns.CLIENT, "message")
 _MAX_INBOUND_BACKLOG = 256  # stanzas parsed but not yet handled before we stop reading
 
 
@@ -103,6 +106,7 @@ class C2SConnection(asyncio.Protocol, Session):
         self.hibernating = False
         self.hibernate_timer: asyncio.TimerHandle | None = None
         self.clean_close = False  # the stream was closed on purpose (no hibernation)
+        self.pipeline = Pipeline()  # messages in flight (core/pipeline.py)
 
     # -- transport callbacks -----------------------------------------------------------------
 
@@ -247,7 +251,7 @@ class C2SConnection(asyncio.Protocol, Session):
         if not self.bound and not self.closed:
             self.close(StreamError("connection-timeout", "the stream was not set up in time"))
 
-    # -- the worker: events in order, one at a time -------------------------------------------
+    # -- the worker: events in order; messages pipelined (core/pipeline.py), the rest one by one
 
     async def _work(self) -> None:
         try:
@@ -264,15 +268,19 @@ class C2SConnection(asyncio.Protocol, Session):
                     break
                 if self.closing:
                     continue
+                if isinstance(item, StanzaReceived):
+                    if item.element.tag == _MESSAGE and self.phase is Phase.BOUND:
+                        # core/pipeline.py: it may wait for its archive commit while the next
+                        # message starts; its effects still come in order.
+                        await self.pipeline.start(functools.partial(self._stanza, item.element))
+                    else:
+                        await self.pipeline.drain()
+                        await self._stanza(item.element)
+                    continue
+                await self.pipeline.drain()
                 try:
                     if isinstance(item, StreamError):
                         self.close(item)
-                    elif isinstance(item, StanzaReceived):
-                        await self.handle_element(item.element)
-                        if self.sm is not None and self.phase is Phase.BOUND:
-                            tag = item.element.tag
-                            if tag[1 : len(ns.CLIENT) + 1] == ns.CLIENT:
-                                self.sm.count_in()
                     elif isinstance(item, StreamOpened):
                         self.handle_open(item.attrs)
                     elif isinstance(item, StreamClosed):
@@ -284,7 +292,25 @@ class C2SConnection(asyncio.Protocol, Session):
                     log.exception("internal error on %s (%s)", self.peer, self.describe())
                     self.close(StreamError("internal-server-error"))
         finally:
+            await self.pipeline.drain()
             await self._cleanup()
+
+    async def _stanza(self, element: Element) -> None:
+        """Handle one top-level element; a failure closes the stream (never raises)."""
+        if self.closing:
+            return  # an earlier message in flight closed the stream
+        try:
+            await self.handle_element(element)
+            await in_turn()  # counted (XEP-0198) in the order the client sent them
+            if self.sm is not None and self.phase is Phase.BOUND:
+                tag = element.tag
+                if tag[1 : len(ns.CLIENT) + 1] == ns.CLIENT:
+                    self.sm.count_in()
+        except StreamError as exc:
+            self.close(exc)
+        except Exception:
+            log.exception("internal error on %s (%s)", self.peer, self.describe())
+            self.close(StreamError("internal-server-error"))
 
     async def _cleanup(self) -> None:
         if self.bound and self.sm_resumable and not self.clean_close and not self.closing:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from garrulus.core.event_types import NOTE_REDELIVERY, StanzaEvent
+from garrulus.core.pipeline import in_turn, parked
 from garrulus.modules.mam.ids import IdCodec
 from garrulus.modules.mam.policy import (
     Decision,
@@ -142,6 +143,14 @@ class Archiver:
 
     async def outgoing(self, event: StanzaEvent) -> None:
         """pre-message/*: a local user sent it; archive in the sender's archive."""
+        try:
+            await self._outgoing(event)
+        finally:
+            # core/pipeline.py: the session's next message may have started while this one
+            # waited for its commit; carbons and delivery go out in the order sent.
+            await in_turn()
+
+    async def _outgoing(self, event: StanzaEvent) -> None:
         notes = event.notes
         if _NOTE_OUT in notes:
             return
@@ -175,7 +184,9 @@ class Archiver:
         if not items:
             return
         try:
-            ids = await self.module.archive.append_many(items)
+            # Queued now (ids in the order sent); the session's next message may start while
+            # this one waits for the commit.
+            ids = await parked(self.module.archive.append_many(items))
         except StorageError:
             # Nothing is lost: the message is still delivered; the operator sees why it is
             # missing from the archive.

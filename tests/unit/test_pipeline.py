@@ -1,0 +1,141 @@
+"""core/pipeline.py: a session's next message starts while one waits for its commit, and every
+effect still happens in the order the messages were sent."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+
+from garrulus.core.pipeline import Pipeline, in_turn, parked
+from garrulus.storage.api import StorageError
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+class Scene:
+    """Messages that either wait for a commit (archived) or not, recording their effects."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.commits: dict[str, asyncio.Future[str]] = {}
+        self.effects: list[str] = []
+        self.loop = loop
+
+    def commit(self, name: str) -> asyncio.Future[str]:
+        return self.commits.setdefault(name, self.loop.create_future())
+
+    async def archived(self, name: str) -> None:
+        try:
+            value = await parked(self.commit(name))
+        except StorageError:
+            self.effects.append(f"{name} failed")
+            return
+        self.effects.append(value)
+
+    async def plain(self, name: str) -> None:
+        await in_turn()
+        self.effects.append(name)
+
+
+async def test_a_parked_message_lets_the_next_one_start() -> None:
+    scene = Scene()
+    pipeline = Pipeline()
+    await pipeline.start(functools.partial(scene.archived, "A"))
+    assert "A" in scene.commits and scene.effects == []  # start() returned before the commit
+    await pipeline.start(functools.partial(scene.archived, "B"))
+    assert set(scene.commits) == {"A", "B"} and pipeline.in_flight() == 2
+    scene.commit("A").set_result("A")
+    scene.commit("B").set_result("B")
+    await pipeline.drain()
+    assert scene.effects == ["A", "B"] and pipeline.in_flight() == 0
+
+
+async def test_a_later_commit_waits_for_the_earlier_message() -> None:
+    scene = Scene()
+    pipeline = Pipeline()
+    await pipeline.start(functools.partial(scene.archived, "A"))
+    await pipeline.start(functools.partial(scene.archived, "B"))
+    scene.commit("B").set_result("B")
+    await settle()
+    assert scene.effects == []  # B is committed but A is not handled yet
+    scene.commit("A").set_result("A")
+    await pipeline.drain()
+    assert scene.effects == ["A", "B"]
+
+
+async def test_a_message_that_never_parks_still_waits_its_turn() -> None:
+    scene = Scene()
+    pipeline = Pipeline()
+    await pipeline.start(functools.partial(scene.archived, "A"))
+    starting = asyncio.create_task(pipeline.start(functools.partial(scene.plain, "B")))
+    await settle()
+    # B runs (it started) but its effect waits for A; the session waits for B to finish.
+    assert scene.effects == [] and not starting.done()
+    scene.commit("A").set_result("A")
+    await starting
+    assert scene.effects == ["A", "B"]
+
+
+async def test_a_failed_commit_is_reported_in_turn() -> None:
+    scene = Scene()
+    pipeline = Pipeline()
+    await pipeline.start(functools.partial(scene.archived, "A"))
+    await pipeline.start(functools.partial(scene.archived, "B"))
+    scene.commit("B").set_exception(StorageError("disk full"))
+    await settle()
+    assert scene.effects == []
+    scene.commit("A").set_result("A")
+    await pipeline.drain()
+    assert scene.effects == ["A", "B failed"]
+
+
+async def test_the_depth_bounds_the_messages_in_flight() -> None:
+    scene = Scene()
+    pipeline = Pipeline(depth=2)
+    await pipeline.start(functools.partial(scene.archived, "A"))
+    await pipeline.start(functools.partial(scene.archived, "B"))
+    starting = asyncio.create_task(pipeline.start(functools.partial(scene.archived, "C")))
+    await settle()
+    assert "C" not in scene.commits and not starting.done()  # waits for the oldest
+    scene.commit("A").set_result("A")
+    await starting
+    assert "C" in scene.commits
+    scene.commit("B").set_result("B")
+    scene.commit("C").set_result("C")
+    await pipeline.drain()
+    assert scene.effects == ["A", "B", "C"]
+
+
+async def test_a_cancelled_message_does_not_hold_up_the_next() -> None:
+    scene = Scene()
+    pipeline = Pipeline()
+    await pipeline.start(functools.partial(scene.archived, "A"))
+    await pipeline.start(functools.partial(scene.archived, "B"))
+    scene.commit("A").cancel()  # A's task ends by cancellation
+    scene.commit("B").set_result("B")
+    await pipeline.drain()
+    assert scene.effects == ["B"]
+
+
+async def test_outside_a_pipeline_parked_is_a_plain_await() -> None:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+    done.set_result(7)
+    assert await parked(done) == 7
+    await in_turn()  # at once
+    failing: asyncio.Future[int] = loop.create_future()
+    failing.set_exception(StorageError("gone"))
+    with pytest.raises(StorageError, match="gone"):
+        await parked(failing)
+
+
+async def test_work_that_finishes_without_parking_returns_from_start() -> None:
+    scene = Scene()
+    pipeline = Pipeline()
+    await pipeline.start(functools.partial(scene.plain, "A"))
+    assert scene.effects == ["A"] and pipeline.in_flight() == 0
