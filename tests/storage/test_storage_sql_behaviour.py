@@ -228,3 +228,20 @@ async def test_ids_are_valid_bigints(database: Database) -> None:
         assert value is not None and 0 < value < 2**63
     finally:
         await stores.close()
+
+
+async def test_group_commits_are_logged_at_debug_with_their_size(
+    database: Database, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    stores = await open_storage(SQL, database.url, clock)
+    try:
+        with caplog.at_level("DEBUG", logger="garrulus.storage.sql"):
+            # Queued together, before the writer gets to them: one group commit.
+            await asyncio.gather(*(stores.archive.append(item(minute=i)) for i in range(5)))
+        commits = [r.getMessage() for r in caplog.records if "group commit" in r.getMessage()]
+        assert commits, caplog.text
+        rows = [int(text.split(": ", 1)[1].split(" ", 1)[0]) for text in commits]
+        assert sum(rows) == 5
+        assert any("from" in text and text.endswith(" ms") for text in commits)
+    finally:
+        await stores.close()
