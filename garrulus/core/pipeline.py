@@ -17,11 +17,17 @@ How order is kept (RFC 6120 10.1):
   (:func:`in_turn`), so deliveries, carbons and errors go out in the client's order, and tasks
   finish in order.
 * A task that never parks may still have started while the previous one was parked, so it takes
-  its turn before its first effect: the archive's hook does that when it returns (before
-  carbons), and the router before it delivers or answers with an error.
+  its turn before its first effect: :func:`take_turn`, hooked on every outgoing message route
+  at :data:`TURN_PRIORITY` (below the archive, above carbons), and the router before it
+  delivers or answers with an error.
+* When the stream is closed (an error, a conflict, shutdown), the messages still waiting for
+  their turn are dropped (:meth:`Pipeline.abandon`): handled one at a time they would not have
+  been started. They may already be archived; a client that resends them (unacknowledged,
+  XEP-0198) finds the same archive entry (the idempotency key), and the contact can fetch them
+  from the archive.
 
-The rule for modules: a ``pre-message`` handler that runs before the archive (priority above
-the archive's) may refuse a message by raising, but must not send anything itself.
+The rule for modules: a ``pre-message`` handler above :data:`TURN_PRIORITY` may refuse a
+message by raising, but must not send anything itself.
 """
 
 from __future__ import annotations
@@ -30,22 +36,31 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from garrulus.core.routes import stanza_route
+
+if TYPE_CHECKING:
+    from garrulus.core.host import Host
 
 T = TypeVar("T")
 
 # Messages a session may have in flight; then it waits for the oldest one.
 DEPTH = 32
+# take_turn's place on pre-message/*: below the archive (100), above carbons (-10).
+TURN_PRIORITY = 50
 
 
 class _Slot:
-    """A task's place in its pipeline (runtime state, touched by that task only)."""
+    """A task's place in its pipeline (runtime state)."""
 
-    __slots__ = ("gate", "previous")
+    __slots__ = ("abandoned", "gate", "owner", "previous")
 
     def __init__(self, previous: asyncio.Task[None] | None, gate: asyncio.Future[None]) -> None:
         self.previous = previous  # None once this task is in turn
         self.gate = gate  # done: the session may start its next stanza
+        self.owner: asyncio.Task[None] | None = None  # the task this slot belongs to
+        self.abandoned = False  # the stream closed before this message's turn came
 
     def open_gate(self) -> None:
         if not self.gate.done():
@@ -53,6 +68,15 @@ class _Slot:
 
 
 _SLOT: ContextVar[_Slot | None] = ContextVar("garrulus_pipeline_slot", default=None)
+
+
+def _own_slot() -> _Slot | None:
+    """The current task's slot; a task or callback created while a message was handled
+    inherits the context, and must not take that message's place in line."""
+    slot = _SLOT.get()
+    if slot is None or slot.owner is not asyncio.current_task():
+        return None
+    return slot
 
 
 class _Ready:
@@ -70,11 +94,39 @@ _READY = _Ready()
 def in_turn() -> Awaitable[None]:
     """Wait until the message sent before this one (in a pipeline) has been fully handled;
     at once outside a pipeline or once in turn."""
-    slot = _SLOT.get()
-    if slot is None or slot.previous is None:
+    if _SLOT.get() is None:
         return _READY  # the common case, several times per message: no coroutine
+    slot = _own_slot()
+    if slot is None or slot.previous is None:
+        return _READY
     previous, slot.previous = slot.previous, None
     return _READY if previous.done() else _finished(previous)
+
+
+def abandoned() -> bool:
+    """Was the stream closed while this message waited for its turn? Then it has no effects."""
+    slot = _own_slot()
+    return slot is not None and slot.abandoned
+
+
+def take_turn(event: object) -> Awaitable[bool | None] | None:
+    """``pre-message/*`` at :data:`TURN_PRIORITY`: take this message's turn before anything
+    below sends; an abandoned message stops here (handled: nothing more is done)."""
+    del event
+    if _SLOT.get() is None:
+        return None
+    return _take_turn()
+
+
+def install(host: Host) -> None:
+    """Hook :func:`take_turn` on every route of a message a local client sends."""
+    for target in ("bare", "full", "host"):
+        host.events.hook(stanza_route("message", target, outgoing=True), take_turn, TURN_PRIORITY)
+
+
+async def _take_turn() -> bool | None:
+    await in_turn()
+    return True if abandoned() else None
 
 
 async def _finished(task: asyncio.Task[None]) -> None:
@@ -93,7 +145,7 @@ async def parked(awaitable: Awaitable[T]) -> T:
     ``awaitable`` must queue its work before it first suspends (an archive append does: ids and
     the writer's queue are taken synchronously), so the next message's work queues after it.
     """
-    slot = _SLOT.get()
+    slot = _own_slot() if _SLOT.get() is not None else None
     if slot is None:
         return await awaitable
     slot.open_gate()
@@ -108,7 +160,7 @@ class Pipeline:
 
     def __init__(self, depth: int = DEPTH) -> None:
         self._depth = depth
-        self._tasks: deque[asyncio.Task[None]] = deque()
+        self._tasks: deque[tuple[asyncio.Task[None], _Slot]] = deque()
 
     def in_flight(self) -> int:
         """How many messages are being handled."""
@@ -120,30 +172,37 @@ class Pipeline:
         or finished. ``work`` must handle its own errors."""
         self._forget_finished()
         if len(self._tasks) >= self._depth:
-            await asyncio.wait((self._tasks[0],))
+            await asyncio.wait((self._tasks[0][0],))
             self._forget_finished()
         loop = asyncio.get_running_loop()
-        slot = _Slot(self._tasks[-1] if self._tasks else None, loop.create_future())
+        slot = _Slot(self._tasks[-1][0] if self._tasks else None, loop.create_future())
         task = loop.create_task(self._run(slot, work))
-        self._tasks.append(task)
+        slot.owner = task
+        # However the task ends (even cancelled before its first step), the session goes on.
+        task.add_done_callback(lambda _task: slot.open_gate())
+        self._tasks.append((task, slot))
         await slot.gate
+
+    def abandon(self) -> None:
+        """The stream is closing: every message behind the oldest unfinished one is dropped
+        when its turn comes (the oldest one, being handled, finishes)."""
+        self._forget_finished()
+        for _task, slot in list(self._tasks)[1:]:
+            slot.abandoned = True
 
     async def drain(self) -> None:
         """Wait until every task in flight has finished."""
         while self._tasks:
-            await asyncio.wait(tuple(self._tasks))
+            await asyncio.wait(tuple(task for task, _slot in self._tasks))
             self._forget_finished()
 
     def _forget_finished(self) -> None:
         tasks = self._tasks
-        while tasks and tasks[0].done():
+        while tasks and tasks[0][0].done():
             tasks.popleft()
 
     @staticmethod
     async def _run(slot: _Slot, work: Callable[[], Awaitable[None]]) -> None:
         _SLOT.set(slot)  # this task's own context: other tasks never see it
-        try:
-            await work()
-            await in_turn()  # finish in order, whatever path the work took
-        finally:
-            slot.open_gate()
+        await work()
+        await in_turn()  # finish in order, whatever path the work took

@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from garrulus.core import delivery
+from garrulus.core import delivery, pipeline
 from garrulus.core.accounts import Accounts
 from garrulus.core.clock import Clock, SystemClock
 from garrulus.core.core_options import CORE_OPTIONS
@@ -73,6 +73,7 @@ class Server:
             host = Host(name, self)
             self.hosts[name] = host
             delivery.install(host)
+            pipeline.install(host)
         for host in self.hosts.values():
             for name in self.config.modules_for(host.name):
                 await load_module(host, name, self.core_option_names)

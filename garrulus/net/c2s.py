@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, SubElement
 
 from garrulus.core.event_types import FeaturesEvent, SessionEvent
-from garrulus.core.pipeline import Pipeline, in_turn
+from garrulus.core.pipeline import Pipeline, abandoned, in_turn
 from garrulus.core.routes import RESOURCE_BOUND, RESOURCE_UNBOUND, STREAM_FEATURES
 from garrulus.core.session import Session
 from garrulus.stream.negotiation import Action, Phase, Refusal, classify, decide
@@ -228,6 +228,7 @@ class C2SConnection(asyncio.Protocol, Session):
         if self.closed or self.closing:
             return
         self.closing = True
+        self.pipeline.abandon()  # core/pipeline.py: messages not yet in turn are dropped
         if error is not None:
             if not self.stream_opened:
                 host = self.stream_host.name if self.stream_host else self.server.default_host
@@ -302,14 +303,16 @@ class C2SConnection(asyncio.Protocol, Session):
         try:
             await self.handle_element(element)
             await in_turn()  # counted (XEP-0198) in the order the client sent them
-            if self.sm is not None and self.phase is Phase.BOUND:
+            if self.sm is not None and self.phase is Phase.BOUND and not abandoned():
                 tag = element.tag
                 if tag[1 : len(ns.CLIENT) + 1] == ns.CLIENT:
                     self.sm.count_in()
         except StreamError as exc:
+            await in_turn()  # what the client sent before still goes out before the close
             self.close(exc)
         except Exception:
             log.exception("internal error on %s (%s)", self.peer, self.describe())
+            await in_turn()
             self.close(StreamError("internal-server-error"))
 
     async def _cleanup(self) -> None:

@@ -6,6 +6,7 @@ stream-management count covers all of it. Default modules, SQLite store: real gr
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,96 @@ async def test_a_mixed_burst_arrives_everywhere_in_the_order_sent(
     assert re.findall(r"<body>(b\d+)</body>", text) == archived
     for client in clients:
         await client.close()
+
+
+async def logged_in(server: RunningServer, *who: tuple[str, str]) -> list[RawClient]:
+    clients = []
+    for user, resource in who:
+        client = await RawClient.connect(server.tls_port, tls=True)
+        await client.open_stream()
+        await client.login(user, "pw", resource=resource)
+        await client.send("<presence/>")
+        clients.append(client)
+    return clients
+
+
+async def test_a_carbon_of_a_message_to_the_server_keeps_its_place(
+    xmpp_server: RunningServer,
+) -> None:
+    # The archive does not handle messages to a domain; the core's turn hook still holds the
+    # second carbon back until the first (archived, waiting for its commit) went out.
+    for user in ("alice", "bob"):
+        await xmpp_server.adduser(f"{user}@localhost", "pw")
+    bob, alice, alice_other = await logged_in(
+        xmpp_server, ("bob", "phone"), ("alice", "laptop"), ("alice", "desk")
+    )
+    await alice_other.send("<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+    await alice_other.read_tag("iq", "c1")
+    alice_other.clear()
+    await alice.send(
+        "<message to='bob@localhost' type='chat' id='m1'><body>one</body></message>"
+        "<message to='localhost' type='chat' id='m2'><body>two</body></message>"
+        "<message to='bob@localhost' type='chat' id='m3'><body>three</body></message>"
+    )
+    await alice_other.read_tag("message", "m3")
+    assert message_ids(alice_other.buffer.decode()) == ["m1", "m2", "m3"]
+    await bob.read_tag("message", "m3")
+    assert message_ids(bob.buffer.decode()) == ["m1", "m3"]
+
+
+async def test_a_failing_message_closes_the_stream_after_the_earlier_ones(
+    xmpp_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from garrulus.modules.blocking import enforce
+
+    blocks = enforce.Enforcer._blocks
+
+    async def failing(self: enforce.Enforcer, user: Any, other: Any) -> bool:
+        if other.local == "boom":
+            raise RuntimeError("the blocklist store went away")
+        return await blocks(self, user, other)
+
+    monkeypatch.setattr(enforce.Enforcer, "_blocks", failing)
+    await xmpp_server.adduser("alice@localhost", "pw")
+    (alice,) = await logged_in(xmpp_server, ("alice", "laptop"))
+    alice.clear()
+    # m1 (to herself) is archived and waits for its commit while m2 starts and fails.
+    await alice.send(
+        "<message to='alice@localhost' type='chat' id='m1'><body>one</body></message>"
+        "<message to='boom@localhost' type='chat' id='m2'><body>two</body></message>"
+    )
+    text = await alice.read_all()
+    assert "id='m1'" in text
+    assert text.index("id='m1'") < text.index("<internal-server-error")
+
+
+async def test_messages_behind_one_that_closed_the_stream_are_not_delivered(
+    xmpp_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from garrulus.core.router import Router
+
+    deliver = Router.deliver
+
+    async def failing(self: Router, event: Any) -> None:
+        if event.stanza.get("id") == "m1":
+            raise RuntimeError("a bug in a delivery handler")
+        await deliver(self, event)
+
+    monkeypatch.setattr(Router, "deliver", failing)
+    for user in ("alice", "bob", "carol"):
+        await xmpp_server.adduser(f"{user}@localhost", "pw")
+    bob, alice, carol = await logged_in(
+        xmpp_server, ("bob", "phone"), ("alice", "laptop"), ("carol", "pc")
+    )
+    bob.clear()
+    await alice.send(
+        "".join(
+            f"<message to='bob@localhost' type='chat' id='m{n}'><body>{n}</body></message>"
+            for n in range(1, 6)
+        )
+    )
+    assert "<internal-server-error" in await alice.read_all()
+    # Handled one at a time, m2..m5 would never have started once m1 closed the stream.
+    await carol.send("<message to='bob@localhost' type='chat' id='m9'><body>after</body></message>")
+    await bob.read_tag("message", "m9")
+    assert message_ids(bob.buffer.decode()) == ["m9"]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from garrulus.core.event_types import NOTE_REDELIVERY, StanzaEvent
-from garrulus.core.pipeline import in_turn, parked
+from garrulus.core.pipeline import parked
 from garrulus.modules.mam.ids import IdCodec
 from garrulus.modules.mam.policy import (
     Decision,
@@ -143,14 +143,6 @@ class Archiver:
 
     async def outgoing(self, event: StanzaEvent) -> None:
         """pre-message/*: a local user sent it; archive in the sender's archive."""
-        try:
-            await self._outgoing(event)
-        finally:
-            # core/pipeline.py: the session's next message may have started while this one
-            # waited for its commit; carbons and delivery go out in the order sent.
-            await in_turn()
-
-    async def _outgoing(self, event: StanzaEvent) -> None:
         notes = event.notes
         if _NOTE_OUT in notes:
             return
