@@ -103,6 +103,31 @@ def in_turn() -> Awaitable[None]:
     return _READY if previous.done() else _finished(previous)
 
 
+class _Go:
+    """An awaitable that is done at once with True: turn() outside a pipeline."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, bool]:
+        yield from ()
+        return True
+
+
+_GO = _Go()
+
+
+def turn() -> Awaitable[bool]:
+    """:func:`in_turn`, then whether this message may still have effects (False: abandoned)."""
+    if _SLOT.get() is None:
+        return _GO
+    return _turn()
+
+
+async def _turn() -> bool:
+    await in_turn()
+    return not abandoned()
+
+
 def abandoned() -> bool:
     """Was the stream closed while this message waited for its turn? Then it has no effects."""
     slot = _own_slot()
@@ -118,15 +143,14 @@ def take_turn(event: object) -> Awaitable[bool | None] | None:
     return _take_turn()
 
 
+async def _take_turn() -> bool | None:
+    return None if await _turn() else True
+
+
 def install(host: Host) -> None:
     """Hook :func:`take_turn` on every route of a message a local client sends."""
     for target in ("bare", "full", "host"):
         host.events.hook(stanza_route("message", target, outgoing=True), take_turn, TURN_PRIORITY)
-
-
-async def _take_turn() -> bool | None:
-    await in_turn()
-    return True if abandoned() else None
 
 
 async def _finished(task: asyncio.Task[None]) -> None:

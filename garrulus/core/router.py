@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from garrulus.core.event_types import StanzaEvent
-from garrulus.core.pipeline import abandoned, in_turn
+from garrulus.core.pipeline import turn
 from garrulus.core.routes import Target, iq_route_for, stanza_route
 from garrulus.xmpp.errors import StanzaError
 from garrulus.xmpp.jid import JID, InvalidJID, parse_jid
@@ -72,11 +72,11 @@ class Router:
             to = parse_jid(to_attr) if to_attr else session.jid.bare
         except InvalidJID as exc:
             # core/pipeline.py: after what the client sent before, unless the stream closed.
-            if await self._in_turn():
+            if await turn():
                 self.bounce(session, stanza, exc.as_stanza_error())
             return
         except StanzaError as exc:
-            if await self._in_turn():
+            if await turn():
                 self.bounce(session, stanza, exc)
             return
         host = session.host
@@ -85,17 +85,11 @@ class Router:
             route = stanza_route(kind, target_of(to, session.jid, kind), outgoing=True)  # type: ignore[arg-type]
             if await host.events.fire(route, event):
                 return
-            if await self._in_turn():
+            if await turn():
                 await self.deliver(event)
         except StanzaError as exc:
-            if await self._in_turn():
+            if await turn():
                 self.bounce(session, stanza, exc)
-
-    @staticmethod
-    async def _in_turn() -> bool:
-        """Wait for this message's turn (core/pipeline.py); False if it was abandoned."""
-        await in_turn()
-        return not abandoned()
 
     async def route_from_server(self, stanza: Element, host: Host) -> None:
         """A stanza the server (a module) originates; ``from`` defaults to the host."""

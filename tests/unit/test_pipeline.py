@@ -8,7 +8,7 @@ import functools
 
 import pytest
 
-from garrulus.core.pipeline import Pipeline, in_turn, parked
+from garrulus.core.pipeline import Pipeline, in_turn, parked, take_turn, turn
 from garrulus.storage.api import StorageError
 
 
@@ -40,6 +40,12 @@ class Scene:
     async def plain(self, name: str) -> None:
         await in_turn()
         self.effects.append(name)
+
+    async def guarded(self, name: str) -> None:
+        """Archived, then an effect only if the stream did not close meanwhile (the router)."""
+        await parked(self.commit(name))
+        if await turn():
+            self.effects.append(name)
 
 
 async def test_a_parked_message_lets_the_next_one_start() -> None:
@@ -139,3 +145,59 @@ async def test_work_that_finishes_without_parking_returns_from_start() -> None:
     pipeline = Pipeline()
     await pipeline.start(functools.partial(scene.plain, "A"))
     assert scene.effects == ["A"] and pipeline.in_flight() == 0
+
+
+async def test_closing_drops_the_messages_not_yet_in_turn() -> None:
+    scene = Scene()
+    pipeline = Pipeline()
+    for name in "ABC":
+        await pipeline.start(functools.partial(scene.guarded, name))
+    pipeline.abandon()  # the stream closes: A is being handled, B and C were queued behind it
+    for name in "CBA":
+        scene.commit(name).set_result(name)
+    await pipeline.drain()
+    assert scene.effects == ["A"]
+
+
+async def test_the_turn_hook_stops_an_abandoned_message() -> None:
+    outcomes: list[object] = []
+    scene = Scene()
+
+    async def hooked(name: str) -> None:
+        await parked(scene.commit(name))
+        answer = take_turn(None)
+        outcomes.append(await answer if answer is not None else None)
+
+    pipeline = Pipeline()
+    await pipeline.start(functools.partial(hooked, "A"))
+    await pipeline.start(functools.partial(hooked, "B"))
+    pipeline.abandon()
+    scene.commit("B").set_result("B")
+    scene.commit("A").set_result("A")
+    await pipeline.drain()
+    assert outcomes == [None, True]  # A goes on; B is handled (stopped) by the hook
+    assert take_turn(None) is None  # outside a pipeline: nothing to wait for
+
+
+async def test_a_task_spawned_while_handling_cannot_take_the_turn() -> None:
+    scene = Scene()
+    pipeline = Pipeline()
+    children: list[asyncio.Task[None]] = []
+
+    async def child() -> None:
+        await in_turn()
+
+    async def spawning(name: str) -> None:
+        # A helper task inherits the context (and so the slot) of the message handling it.
+        children.append(asyncio.get_running_loop().create_task(child()))
+        await asyncio.sleep(0)
+        await scene.plain(name)
+
+    await pipeline.start(functools.partial(scene.archived, "A"))
+    starting = asyncio.create_task(pipeline.start(functools.partial(spawning, "B")))
+    await settle()
+    assert children and children[0].done()  # the child got no place in line: done at once
+    assert scene.effects == []  # and B still waits for A
+    scene.commit("A").set_result("A")
+    await starting
+    assert scene.effects == ["A", "B"]
