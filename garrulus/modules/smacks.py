@@ -91,6 +91,12 @@ def setup(module: ModuleContext) -> None:
             conn.sm_write(_sm("failed", None, el(qname(ns.STANZAS_ERR, "item-not-found"))))
             return
         h = parse_h(element.get("h"))
+        # Messages the old connection still has in flight (core/pipeline.py) finish first, so
+        # the count sent back covers them and the client does not send them again.
+        await old.pipeline.drain()
+        if conn.bound or registry.get(previd) is not old or old.sm is None:
+            conn.sm_write(_sm("failed", None, el(qname(ns.STANZAS_ERR, "item-not-found"))))
+            return
         try:
             again = conn.take_over(old, h)
         except StreamError:
