@@ -39,6 +39,7 @@ def serve(config_path: Path | None, verbose: bool) -> None:
     """Run the server until SIGTERM or Ctrl-C."""
     config = load(config_path)
     setup_logging(config, verbose)
+    from garrulus.core.gc_tuning import tune_for_serving
     from garrulus.core.server import Server, StartupError
 
     async def run() -> int:
@@ -53,6 +54,7 @@ def serve(config_path: Path | None, verbose: bool) -> None:
             logging.getLogger("garrulus").error("cannot start: %s", exc)
             await server.stop()
             return 1
+        tune_for_serving()
         await stop.wait()
         await server.stop()
         return 0
