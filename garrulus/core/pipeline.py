@@ -79,41 +79,32 @@ def _own_slot() -> _Slot | None:
     return slot
 
 
-class _Ready:
-    """An awaitable that is done at once: in_turn() outside a pipeline builds no coroutine."""
+class _Done:
+    """An awaitable that is done at once with ``value``: the answers outside a pipeline (and
+    once in turn) build no coroutine, as they are asked several times per message."""
 
-    __slots__ = ()
+    __slots__ = ("value",)
 
-    def __await__(self) -> Generator[Any, None, None]:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
         yield from ()
+        return self.value
 
 
-_READY = _Ready()
+_READY: Awaitable[None] = _Done(None)
+_GO: Awaitable[bool] = _Done(True)
 
 
 def in_turn() -> Awaitable[None]:
     """Wait until the message sent before this one (in a pipeline) has been fully handled;
     at once outside a pipeline or once in turn."""
-    if _SLOT.get() is None:
-        return _READY  # the common case, several times per message: no coroutine
     slot = _own_slot()
     if slot is None or slot.previous is None:
         return _READY
     previous, slot.previous = slot.previous, None
     return _READY if previous.done() else _finished(previous)
-
-
-class _Go:
-    """An awaitable that is done at once with True: turn() outside a pipeline."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, bool]:
-        yield from ()
-        return True
-
-
-_GO = _Go()
 
 
 def turn() -> Awaitable[bool]:
@@ -169,7 +160,7 @@ async def parked(awaitable: Awaitable[T]) -> T:
     ``awaitable`` must queue its work before it first suspends (an archive append does: ids and
     the writer's queue are taken synchronously), so the next message's work queues after it.
     """
-    slot = _own_slot() if _SLOT.get() is not None else None
+    slot = _own_slot()
     if slot is None:
         return await awaitable
     slot.open_gate()
