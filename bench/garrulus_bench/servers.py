@@ -255,9 +255,24 @@ class GarrulusServer:
             marker = self.src / "COMMIT"
             commit = marker.read_text().strip() if marker.exists() else "(source tree)"
             dirty = ""
+        # How many modules of the tree under test have a built extension (mypyc, setup.py),
+        # i.e. run compiled in the server.
+        probe = subprocess.run(
+            garrulus_python(
+                "import garrulus, importlib.machinery as m, pathlib\n"
+                "root = pathlib.Path(garrulus.__file__).parent\n"
+                "print(sum(any(p.with_name(p.stem + s).exists() for s in m.EXTENSION_SUFFIXES)"
+                " for p in root.rglob('*.py')))"
+            ),
+            env=self._env(),
+            capture_output=True,
+            text=True,
+        )
+        compiled = probe.stdout.strip() or f"unknown: {probe.stderr.strip()[-200:]}"
         return {
             "version": version,
             "commit": commit + ("+dirty" if dirty else ""),
+            "compiled_modules": int(compiled) if compiled.isdigit() else compiled,
             "source_tree": str(self.src) if self.src else "the installed garrulus package",
             "python": sys.version.split()[0],
             "config": self.config_text(),
@@ -265,7 +280,7 @@ class GarrulusServer:
             "modules_note": self.modules_note,
             "source_hashes_at_starts": sorted(self.source_hashes),
             "pinned_with": f"taskset -c {self.cpus}",
-            "storage": "SQLite (sql, WAL, synchronous=NORMAL as Garrulus sets it)",
+            "storage": "SQLite (sql, WAL, synchronous=FULL as Garrulus sets it)",
         }
 
 

@@ -164,10 +164,18 @@ async def parked(awaitable: Awaitable[T]) -> T:
     if slot is None:
         return await awaitable
     slot.open_gate()
+    # Not `try: return await ... finally: await in_turn()`: compiled (mypyc), an exception
+    # pending in such a finally was lost once the await there suspended (tests/unit/test_pipeline).
     try:
-        return await awaitable
-    finally:
-        await in_turn()
+        result = await awaitable
+    except BaseException as exc:
+        error: BaseException | None = exc
+    else:
+        error = None
+    await in_turn()
+    if error is not None:
+        raise error
+    return result
 
 
 class Pipeline:

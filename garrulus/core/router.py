@@ -70,14 +70,14 @@ class Router:
             stype = self._check(stanza, kind)
             to_attr = stanza.get("to")
             to = parse_jid(to_attr) if to_attr else session.jid.bare
-        except InvalidJID as exc:
+        except InvalidJID as bad_jid:
             # core/pipeline.py: after what the client sent before, unless the stream closed.
             if await turn():
-                self.bounce(session, stanza, exc.as_stanza_error())
+                self.bounce(session, stanza, bad_jid.as_stanza_error())
             return
-        except StanzaError as exc:
+        except StanzaError as refused:
             if await turn():
-                self.bounce(session, stanza, exc)
+                self.bounce(session, stanza, refused)
             return
         host = session.host
         event = StanzaEvent(stanza, session, session.jid, to, host, kind, stype)

@@ -6,6 +6,8 @@ import abc
 from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element
 
+from mypy_extensions import mypyc_attr
+
 from garrulus.xmpp.errors import StreamError
 from garrulus.xmpp.jid import JID
 
@@ -13,6 +15,8 @@ if TYPE_CHECKING:
     from garrulus.core.host import Host
 
 
+# Compiled (setup.py), yet other transports and the tests' fake sessions subclass it.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Session(abc.ABC):
     """One resource of one user. Mutable by design: presence and module state change."""
 

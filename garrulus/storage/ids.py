@@ -65,7 +65,7 @@ def encode_id(archive_id: int) -> str:
     )
 
 
-def decode_id(text: str) -> int | None:
+def decode_id(text: object) -> int | None:
     """The integer behind a client-visible id, or None if no id could ever be spelled so."""
     if not isinstance(text, str) or _ID_RE.fullmatch(text) is None:
         return None
@@ -112,11 +112,16 @@ def id_time(archive_id: int) -> datetime:
 _RANDOM = random.Random(secrets.randbits(64))
 
 
-def _random_start() -> int:
+def _fast_random_start() -> int:
     # Start in the lower half so at least 2**19 ids fit in the millisecond before it overflows.
     # Not a secret: clients see ids only through the archive module's keyed permutation, so a
     # fast PRNG (not a system call per millisecond) is enough here.
     return _RANDOM.getrandbits(SEQ_BITS - 1)
+
+
+# Called through a module variable, not directly: a test replaces it to make two processes
+# collide, which must work when this module is compiled (setup.py) too.
+_random_start: Callable[[], int] = _fast_random_start
 
 
 class IdGenerator:

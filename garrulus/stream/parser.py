@@ -273,8 +273,9 @@ class StreamParser:
                 raise StreamError("not-well-formed", "data after the end of the stream")
         except StreamError as exc:
             self._fail(exc)
-        except expat.ExpatError as exc:
-            self._fail(self._translate(exc))
+        except expat.ExpatError as expat_error:
+            # A name of its own: compiled (mypyc), one variable has one type.
+            self._fail(self._translate(expat_error))
         finally:
             if data:
                 self._prev = data

@@ -9,6 +9,7 @@ import ssl
 import pytest
 import slixmpp
 
+from garrulus.xmpp.jid import parse_jid
 from tests.integration.conftest import RunningServer
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ async def test_resume_delivers_exactly_what_was_missed(xmpp_server: RunningServe
     await asyncio.sleep(0.3)  # let bob's acks reach the server
 
     # The TCP connection dies without a closing stream: the server must keep the session.
-    session = xmpp_server.server.hosts["localhost"].session(slixmpp.JID("bob@localhost/phone"))  # type: ignore[arg-type]
+    session = xmpp_server.server.hosts["localhost"].session(parse_jid("bob@localhost/phone"))
     assert session is not None
     bob.transport.abort()
     for _ in range(100):

@@ -121,8 +121,8 @@ class Writer:
         self._upkeep: Upkeep | None = None
         self._rows_since_upkeep = 0
         self._upkeep_more = False  # the last step left work, or work is waiting since start
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._worker = threading.Thread(target=self._run, name=name, daemon=True)
+        self._worker.start()
 
     # ------------------------------------------------------------ event-loop side
 
@@ -164,7 +164,7 @@ class Writer:
         if not self._closed:
             self._closed = True
             self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
+        await asyncio.to_thread(self._worker.join)
 
     def _waiter(self) -> _Waiter:
         if self._closed:
