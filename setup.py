@@ -30,9 +30,13 @@ COMPILED = [
     "garrulus/core/router.py",
     "garrulus/core/routes.py",
     "garrulus/core/session.py",
+    "garrulus/modules/carbons.py",
     "garrulus/modules/mam/archiver.py",
     "garrulus/modules/mam/ids.py",
     "garrulus/modules/mam/policy.py",
+    "garrulus/modules/mam/prefs.py",
+    "garrulus/modules/mam/prefs_store.py",
+    "garrulus/modules/mam/retraction.py",
     "garrulus/modules/message.py",
     "garrulus/net/c2s.py",
     "garrulus/storage/dedup.py",
@@ -43,16 +47,27 @@ COMPILED = [
     "garrulus/storage/sql/writer.py",
     "garrulus/stream/negotiation.py",
     "garrulus/stream/parser.py",
+    "garrulus/stream/sm.py",
     "garrulus/xmpp/jid.py",
     "garrulus/xmpp/stanza.py",
     "garrulus/xmpp/xml.py",
 ]
-# Not compiled: core/event_types.py. mypyc evaluates a dataclass's annotations when the module
-# loads, and StanzaEvent names Host and Session, which are imported for type checking only.
+# Not compiled, as mypyc builds them but they fail when loaded or used:
+# - core/event_types.py: mypyc evaluates a dataclass's annotations when the module loads, and
+#   StanzaEvent names Host and Session, which are imported for type checking only;
+# - xmpp/errors.py: frozen dataclasses that are exceptions;
+# - storage/api.py: a @runtime_checkable Protocol;
+# - modules/smacks.py: a test hands its event a stand-in for the session (its per-stanza
+#   counting is stream/sm.py, which is compiled).
+
+
+# Commands that build or install code; pip's other hooks (egg_info, dist_info) only want the
+# metadata, and mypycify's analysis would run once more for nothing.
+_BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
 
 
 def _extensions() -> list:  # type: ignore[type-arg]
-    if os.environ.get("GARRULUS_PURE_PYTHON"):
+    if os.environ.get("GARRULUS_PURE_PYTHON") or not _BUILDS & set(sys.argv[1:]):
         return []
     try:
         from mypyc.build import mypycify

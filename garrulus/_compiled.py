@@ -52,6 +52,11 @@ def stale_modules(package: Path = _PACKAGE) -> list[str]:
             continue  # not built (no compiler, or GARRULUS_PURE_PYTHON): the source runs
         if not source.exists() or hashlib.sha256(source.read_bytes()).hexdigest() != digest:
             stale.append(relative)
+    # Left by an earlier build that compiled a module this one no longer does.
+    for source in sorted(package.rglob("*.py")):
+        relative = source.relative_to(package).as_posix()
+        if relative not in digests and _extension_of(source) is not None:
+            stale.append(relative)
     return stale
 
 
@@ -59,7 +64,8 @@ def check() -> None:
     stale = stale_modules(_PACKAGE)
     if stale:
         raise StaleExtension(
-            f"compiled module(s) older than their source: {', '.join(stale)}. "
-            "Build them again with `pip install -e .` (or delete their .so files to run the "
-            "sources; see setup.py)."
+            f"compiled module(s) that do not match their source: {', '.join(stale)}. "
+            "Build again with `pip install -e .`; an extension the build no longer makes must "
+            "be deleted (`git clean -fX garrulus` deletes every build output, and the sources "
+            "then run as they are)."
         )

@@ -37,6 +37,12 @@ def test_an_edited_source_makes_its_extension_stale(tmp_path: Path) -> None:
     assert _compiled.stale_modules(root) == ["core/events.py"]
 
 
+def test_an_extension_the_last_build_did_not_make_is_stale(tmp_path: Path) -> None:
+    root = package(tmp_path, b"x = 1\n", b"x = 1\n")
+    (root / "core" / ("host" + SUFFIX)).write_bytes(b"\x7fELF left over")
+    assert _compiled.stale_modules(root) == ["core/host.py"]
+
+
 def test_a_module_that_was_not_built_runs_its_source(tmp_path: Path) -> None:
     # No compiler, or GARRULUS_PURE_PYTHON: the manifest is there, the extension is not.
     root = package(tmp_path, b"x = 1\n", b"x = 2\n", extension=False)
