@@ -7,7 +7,6 @@ hot path (every message passes through several of these).
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +14,15 @@ from typing import Any
 log = logging.getLogger("garrulus.events")
 
 Handler = Callable[[Any], Any]
+
+
+def _awaitable(value: object) -> bool:
+    """``inspect.isawaitable`` for what handlers return (None, plain values, coroutines,
+    futures) without its abstract-class instance check: it runs for every handler of every
+    message."""
+    if value is None or value is True or value is False:
+        return False
+    return hasattr(type(value), "__await__")
 
 
 class EventBus:
@@ -54,7 +62,7 @@ class EventBus:
     async def fire(self, name: str, event: Any) -> Any:
         """Run handlers in order; returns the first non-None result (None if all passed)."""
         result = self.ask(name, event)
-        if inspect.isawaitable(result):
+        if _awaitable(result):
             return await result
         return result
 
@@ -65,7 +73,7 @@ class EventBus:
         chain = self._chains.get(name, ())
         for index, handler in enumerate(chain):
             result = handler(event)
-            if inspect.isawaitable(result):
+            if _awaitable(result):
                 return self._finish(chain, index + 1, result, event)
             if result is not None:
                 return result
@@ -80,7 +88,7 @@ class EventBus:
             return result
         for handler in chain[start:]:
             result = handler(event)
-            if inspect.isawaitable(result):
+            if _awaitable(result):
                 result = await result
             if result is not None:
                 return result
@@ -90,7 +98,7 @@ class EventBus:
         """For events whose handlers are all plain functions (collect-style events)."""
         for handler in self._chains.get(name, ()):
             result = handler(event)
-            if inspect.isawaitable(result):
+            if _awaitable(result):
                 raise TypeError(f"handler {handler!r} of sync event {name!r} is a coroutine")
             if result is not None:
                 return result

@@ -54,11 +54,19 @@ TURN_PRIORITY = 50
 class _Slot:
     """A task's place in its pipeline (runtime state)."""
 
-    __slots__ = ("abandoned", "gate", "owner", "previous")
+    __slots__ = ("abandoned", "gate", "loop", "owner", "previous")
 
-    def __init__(self, previous: asyncio.Task[None] | None, gate: asyncio.Future[None]) -> None:
+    def __init__(
+        self,
+        previous: asyncio.Task[None] | None,
+        gate: asyncio.Future[None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self.previous = previous  # None once this task is in turn
         self.gate = gate  # done: the session may start its next stanza
+        # Given to current_task(): without a loop it asks get_running_loop(), which on Python
+        # 3.11 makes a getpid() system call, several times per message.
+        self.loop = loop
         self.owner: asyncio.Task[None] | None = None  # the task this slot belongs to
         self.abandoned = False  # the stream closed before this message's turn came
 
@@ -74,7 +82,7 @@ def _own_slot() -> _Slot | None:
     """The current task's slot; a task or callback created while a message was handled
     inherits the context, and must not take that message's place in line."""
     slot = _SLOT.get()
-    if slot is None or slot.owner is not asyncio.current_task():
+    if slot is None or slot.owner is not asyncio.current_task(slot.loop):
         return None
     return slot
 
@@ -184,6 +192,7 @@ class Pipeline:
     def __init__(self, depth: int = DEPTH) -> None:
         self._depth = depth
         self._tasks: deque[tuple[asyncio.Task[None], _Slot]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the session's, once it starts one
 
     def in_flight(self) -> int:
         """How many messages are being handled."""
@@ -197,8 +206,10 @@ class Pipeline:
         if len(self._tasks) >= self._depth:
             await asyncio.wait((self._tasks[0][0],))
             self._forget_finished()
-        loop = asyncio.get_running_loop()
-        slot = _Slot(self._tasks[-1][0] if self._tasks else None, loop.create_future())
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        slot = _Slot(self._tasks[-1][0] if self._tasks else None, loop.create_future(), loop)
         task = loop.create_task(self._run(slot, work))
         slot.owner = task
         # However the task ends (even cancelled before its first step), the session goes on.

@@ -73,6 +73,9 @@ class C2SConnection(asyncio.Protocol, Session):
 
     def __init__(self, server: Server, tls: TlsConfig | None, direct_tls: bool) -> None:
         Session.__init__(self)
+        # Made by the loop's protocol factory, so the loop runs. Kept because each
+        # asyncio.get_running_loop() on Python 3.11 is a getpid() system call.
+        self.loop = asyncio.get_running_loop()
         self.server = server
         self.tls = tls
         self.direct_tls = direct_tls
@@ -140,7 +143,7 @@ class C2SConnection(asyncio.Protocol, Session):
     def data_received(self, data: bytes) -> None:
         if self.closed or self.parser is None:
             return
-        self.last_read = asyncio.get_running_loop().time()
+        self.last_read = self.loop.time()
         try:
             events = self.parser.feed(data)
         except StreamError as exc:
@@ -186,7 +189,7 @@ class C2SConnection(asyncio.Protocol, Session):
         self.out.append(text)
         if not self.flush_scheduled:
             self.flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -258,7 +261,7 @@ class C2SConnection(asyncio.Protocol, Session):
         try:
             while True:
                 if not self.inbox:
-                    idle = self.idle = asyncio.get_running_loop().create_future()
+                    idle = self.idle = self.loop.create_future()
                     await idle
                     continue
                 item = self.inbox.popleft()
