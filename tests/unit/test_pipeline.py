@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 
 import pytest
 
+from garrulus.core import pipeline as pipeline_module
 from garrulus.core.pipeline import Pipeline, in_turn, parked, take_turn, turn
 from garrulus.storage.api import StorageError
 
@@ -201,3 +203,25 @@ async def test_a_task_spawned_while_handling_cannot_take_the_turn() -> None:
     scene.commit("A").set_result("A")
     await starting
     assert scene.effects == ["A", "B"]
+
+
+async def test_a_finished_message_leaves_nothing_for_the_garbage_collector() -> None:
+    # Reference counting alone frees a handled message's task, context and slot.
+    scene = Scene()
+    pipeline = Pipeline()
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for n in range(10):
+            await pipeline.start(functools.partial(scene.archived, str(n)))
+            scene.commit(str(n)).set_result(str(n))
+        await pipeline.drain()
+        assert pipeline.in_flight() == 0 and len(scene.effects) == 10
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, pipeline_module._Slot | asyncio.Task)]
+        assert left == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
