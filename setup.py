@@ -76,10 +76,10 @@ def _extensions() -> list:  # type: ignore[type-arg]
         return []
     # The build environment has none of the runtime dependencies, so their types are unknown
     # here: the project's strict mypy settings (pyproject.toml) are for `mypy`, not for this.
-    config = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mypyc.ini")
+    root = os.path.dirname(os.path.abspath(__file__))
+    config = os.path.join(root, "mypyc.ini")
     extensions = mypycify(["--config-file", config, *COMPILED], opt_level="3")
     # What garrulus/_compiled.py checks at import: the sources these extensions were built from.
-    root = os.path.dirname(os.path.abspath(__file__))
     digests = {}
     for path in COMPILED:
         with open(os.path.join(root, path), "rb") as source:

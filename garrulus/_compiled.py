@@ -18,7 +18,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 class StaleExtension(ImportError):
-    """A compiled module is older than its source."""
+    """A compiled module does not match its source."""
 
 
 def _extension_of(source: Path) -> Path | None:
@@ -40,7 +40,8 @@ def compiled_modules(package: Path = _PACKAGE) -> list[str]:
 
 
 def stale_modules(package: Path = _PACKAGE) -> list[str]:
-    """Sources (relative to the project root) edited since their extension was built."""
+    """Sources (relative to the package) whose extension was not built from them: edited
+    since the build, or compiled by an earlier build only."""
     manifest = package / MANIFEST
     if not manifest.exists():
         return []  # nothing was compiled by setup.py
